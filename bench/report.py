@@ -1,0 +1,172 @@
+#!/usr/bin/env python3
+"""bench/report.py: turns raw benchmark output into summaries and BENCHMARKS.md.
+
+  report.py pgbench RES/NAME SECS    pgbench .out + per-transaction logs -> NAME.json, NAME.summary
+  report.py wrk RES/NAME SECS        wrk --latency output (NAME.out) -> NAME.json, NAME.summary
+  report.py markdown RES SECS        all summaries -> BENCHMARKS.md on stdout, table on stderr
+"""
+import glob
+import json
+import os
+import re
+import sys
+
+
+def percentile(sorted_vals, p):
+    if not sorted_vals:
+        return float("nan")
+    k = min(len(sorted_vals) - 1, max(0, int(round(p / 100.0 * len(sorted_vals) + 0.5)) - 1))
+    return sorted_vals[k]
+
+
+def save(base, d):
+    with open(base + ".json", "w") as f:
+        json.dump(d, f)
+    with open(base + ".summary", "w") as f:
+        f.write("%.0f/s  p50 %.2f ms  p99 %.2f ms  (%d done, %d failed)" %
+                (d["rate"], d["p50"], d["p99"], d["count"], d.get("failed", 0)))
+
+
+def do_pgbench(base, secs):
+    out = open(base + ".out").read()
+    m = re.search(r"tps = ([0-9.]+) \(without initial connection time\)", out)
+    tps = float(m.group(1)) if m else 0.0
+    m = re.search(r"number of failed transactions: (\d+)", out)
+    failed = int(m.group(1)) if m else 0
+    lat = []
+    for fn in glob.glob(base + ".log.*"):
+        with open(fn) as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) >= 3 and parts[2].isdigit():
+                    lat.append(int(parts[2]) / 1000.0)
+        os.unlink(fn)
+    lat.sort()
+    save(base, {"rate": tps, "count": len(lat), "failed": failed,
+                "p50": percentile(lat, 50), "p90": percentile(lat, 90),
+                "p99": percentile(lat, 99), "tool": "pgbench"})
+
+
+def wrk_ms(s):
+    m = re.match(r"([0-9.]+)(us|ms|s)$", s)
+    v = float(m.group(1))
+    return {"us": v / 1000.0, "ms": v, "s": v * 1000.0}[m.group(2)]
+
+
+def do_wrk(base, secs):
+    out = open(base + ".out").read()
+    m = re.search(r"Requests/sec:\s+([0-9.]+)", out)
+    rate = float(m.group(1)) if m else 0.0
+    m = re.search(r"(\d+) requests in", out)
+    count = int(m.group(1)) if m else 0
+    pct = {}
+    for p, v in re.findall(r"^\s+(50|90|99)%\s+(\S+)", out, re.M):
+        pct[p] = wrk_ms(v)
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    non2xx = int(m.group(1)) if m else 0
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    errors = sum(int(x) for x in m.groups()) if m else 0
+    save(base, {"rate": rate, "count": count, "failed": errors, "non2xx": non2xx,
+                "p50": pct.get("50", float("nan")), "p90": pct.get("90", float("nan")),
+                "p99": pct.get("99", float("nan")), "tool": "wrk"})
+
+
+def load(res, name):
+    try:
+        with open(os.path.join(res, name + ".json")) as f:
+            return json.load(f)
+    except OSError:
+        return None
+
+
+def fmt_rate(d):
+    return "%.0f/s" % d["rate"] if d else "-"
+
+
+def fmt_lat(d):
+    return "%.2f / %.2f" % (d["p50"], d["p99"]) if d else "-"
+
+
+def do_markdown(res, secs):
+    rows = []        # (case, ours, ours_lat, reference, ref_rate, ref_lat, ratio, target, verdict)
+    notes = []
+
+    def ratio_row(case, ours_name, ref_label, ref_name, target):
+        ours = load(res, ours_name)
+        ref = load(res, ref_name)
+        if not ours or not ref or ref["rate"] <= 0:
+            return
+        r = ours["rate"] / ref["rate"]
+        verdict = ""
+        if target is not None:
+            verdict = "met" if r >= target else "**missed**"
+        rows.append((case, fmt_rate(ours), fmt_lat(ours), ref_label, fmt_rate(ref), fmt_lat(ref),
+                     "%.2f×" % r, ("≥ %.1f×" % target) if target is not None else "", verdict))
+
+    ratio_row("single-row INSERT commit, c8", "insert_c8", "SELECT 1, c8", "select1_c8", None)
+    for c in (8, 32):
+        ratio_row("send, 100 clients, c%d" % c, "send_ours_many_c%d" % c,
+                  "peer, same", "send_peer_many_c%d" % c, 1.2)
+    for c in (8, 32):
+        ratio_row("send, one client, c%d" % c, "send_ours_one_c%d" % c,
+                  "ours, 100 clients, c%d" % c, "send_ours_many_c%d" % c, 0.9)
+    for c in (8, 32):
+        ratio_row("peer send, one client, c%d (for scale)" % c, "send_peer_one_c%d" % c,
+                  "peer, 100 clients, c%d" % c, "send_peer_many_c%d" % c, None)
+    ratio_row("verify mix, c8", "verify_ours_c8", "peer, same", "verify_peer_c8", 1.5)
+    for c in (8, 32):
+        ratio_row("peer send, 100 clients, c%d (for scale)" % c, "send_peer_many_c%d" % c,
+                  "single-row INSERT commit, c8", "insert_c8", None)
+    ratio_row("mix 1 send : 1.3 verify through the gateway (wrk)", "mix_gateway",
+              "same mix via pgbench", "mix_pgbench", 0.8)
+
+    extra = []
+    for fn in sorted(glob.glob(os.path.join(res, "*.md"))):
+        extra.append(open(fn).read().rstrip())
+    for fn in sorted(glob.glob(os.path.join(res, "*.notmeasured"))):
+        notes.append(open(fn).read().strip())
+
+    header = ("| case | ours | p50 / p99 ms | reference | ref. | ref. p50 / p99 ms | ratio | target | |\n"
+              "|---|---|---|---|---|---|---|---|---|")
+    table = header + "\n" + "\n".join("| " + " | ".join(r) + " |" for r in rows)
+
+    env = open(os.path.join(res, "environment.md")).read().rstrip() if os.path.exists(
+        os.path.join(res, "environment.md")) else ""
+    md = []
+    md.append("# JustAuth benchmarks\n")
+    md.append("Produced by `make bench` (bench/run.sh). Every figure is a ratio against a reference "
+              "measured side by side in the same run, on the same cluster with the same settings, "
+              "because the absolute numbers of a shared 2-core machine are noisy. Throughput is "
+              "pgbench `-M prepared` tps or wrk requests/s over %s s per case; latencies are "
+              "percentiles of every transaction (pgbench `--log`, wrk `--latency`).\n" % secs)
+    md.append(env + "\n")
+    md.append("## Results\n")
+    md.append(table + "\n")
+    if extra:
+        md.append("\n\n".join(extra) + "\n")
+    if notes:
+        md.append("## Not measured\n")
+        md.append("\n".join("- " + n for n in notes) + "\n")
+    sys.stderr.write(table + "\n")
+    if notes:
+        sys.stderr.write("\n".join("not measured: " + n for n in notes) + "\n")
+    extra_md = os.environ.get("BENCH_APPENDIX")
+    if extra_md and os.path.exists(extra_md):
+        md.append(open(extra_md).read())
+    print("\n".join(md))
+
+
+def main():
+    mode, base, secs = sys.argv[1], sys.argv[2], sys.argv[3]
+    if mode == "pgbench":
+        do_pgbench(base, secs)
+    elif mode == "wrk":
+        do_wrk(base, secs)
+    elif mode == "markdown":
+        do_markdown(base, secs)
+    else:
+        sys.exit("unknown mode " + mode)
+
+
+if __name__ == "__main__":
+    main()
