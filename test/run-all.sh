@@ -23,7 +23,9 @@ if [ "$(id -u)" = 0 ]; then
 fi
 
 work=$(mktemp -d /tmp/justauth-test.XXXXXX)
-cp -a "$top/." "$work/src"
+mkdir -p "$work/src"
+# the tree as built, without a local `make run` stack or git metadata
+tar -C "$top" --exclude=./run --exclude=./.git -cf - . | tar -C "$work/src" -xf -
 run_as=()
 if [ "$(id -u)" = 0 ]; then
 	chown -R postgres: "$work"
