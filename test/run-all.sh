@@ -23,7 +23,9 @@ if [ "$(id -u)" = 0 ]; then
 fi
 
 work=$(mktemp -d /tmp/justauth-test.XXXXXX)
-cp -a "$top/." "$work/src"
+mkdir -p "$work/src"
+# the tree as built, without a local `make run` stack or git metadata
+tar -C "$top" --exclude=./run --exclude=./.git -cf - . | tar -C "$work/src" -xf -
 run_as=()
 if [ "$(id -u)" = 0 ]; then
 	chown -R postgres: "$work"
@@ -82,7 +84,7 @@ for suite in $suites; do
 		p=$(grep -cE '^\s*ok [0-9]+' "$work/tap.log" || true)
 		f=$(grep -cE '^\s*not ok [0-9]+' "$work/tap.log" || true)
 		# A script that died or planned more than it ran counts as a failure.
-		d=$(grep -cE 'Dubious, test returned|Parse errors:|Bad plan' "$work/tap.log" || true)
+		d=$(grep -cE 'Parse errors:|Bad plan' "$work/tap.log" || true)
 		[ "$rc" != 0 ] && [ "$f" = 0 ] && [ "$d" = 0 ] && d=1
 		count "$p" "$((f + d))"
 		;;
