@@ -69,7 +69,7 @@ DECLARE
 	num text;
 	code text;
 	oid_ bigint;
-	exp timestamptz := now() + interval '120 seconds';
+	exp timestamptz := now() + interval '600 seconds';
 BEGIN
 	PERFORM 1 FROM peer.clients
 	  WHERE client_id = p_client_id AND api_key_hash = digest(p_api_key, 'sha256');
@@ -91,7 +91,7 @@ BEGIN
 	RETURNING otp_id INTO oid_;
 	INSERT INTO peer.outbox (otp_id, to_number, code) VALUES (oid_, num, code);
 	RETURN jsonb_build_object('success', true, 'message', 'OTP sent',
-							  'request_id', oid_, 'expires_in', 120);
+							  'request_id', oid_, 'expires_in', 600);
 END
 $$;
 

@@ -23,18 +23,27 @@ def save(base, d):
     with open(base + ".json", "w") as f:
         json.dump(d, f)
     with open(base + ".summary", "w") as f:
-        f.write("%.0f/s  p50 %.2f ms  p99 %.2f ms  (%d done, %d failed)" %
-                (d["rate"], d["p50"], d["p99"], d["count"], d.get("failed", 0)))
+        f.write("%.0f/s  p50 %.2f ms  p99 %.2f ms  (%d done, %d failed)%s" %
+                (d["rate"], d["p50"], d["p99"], d["count"], d.get("failed", 0),
+                 ("  rounds " + " ".join("%.0f" % x for x in d["rounds"])) if d.get("rounds") else ""))
+
+
+def median(vals):
+    v = sorted(vals)
+    if not v:
+        return 0.0
+    n = len(v)
+    return v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2.0
 
 
 def do_pgbench(base, secs):
-    out = open(base + ".out").read()
-    m = re.search(r"tps = ([0-9.]+) \(without initial connection time\)", out)
-    tps = float(m.group(1)) if m else 0.0
-    m = re.search(r"number of failed transactions: (\d+)", out)
-    failed = int(m.group(1)) if m else 0
+    rounds = [float(x) for x in open(base + ".rounds").read().split()]
+    failed = 0
+    for fn in glob.glob(base + ".out*"):
+        m = re.search(r"number of failed transactions: (\d+)", open(fn).read())
+        failed += int(m.group(1)) if m else 0
     lat = []
-    for fn in glob.glob(base + ".log.*"):
+    for fn in glob.glob(base + ".log*"):
         with open(fn) as f:
             for line in f:
                 parts = line.split()
@@ -42,7 +51,7 @@ def do_pgbench(base, secs):
                     lat.append(int(parts[2]) / 1000.0)
         os.unlink(fn)
     lat.sort()
-    save(base, {"rate": tps, "count": len(lat), "failed": failed,
+    save(base, {"rate": median(rounds), "rounds": rounds, "count": len(lat), "failed": failed,
                 "p50": percentile(lat, 50), "p90": percentile(lat, 90),
                 "p99": percentile(lat, 99), "tool": "pgbench"})
 
@@ -96,7 +105,11 @@ def do_markdown(res, secs):
         ref = load(res, ref_name)
         if not ours or not ref or ref["rate"] <= 0:
             return
-        r = ours["rate"] / ref["rate"]
+        if len(ours.get("rounds", [])) == len(ref.get("rounds", [])) > 0:
+            # both sides ran alternately: median of the per-round ratios
+            r = median([a / b for a, b in zip(ours["rounds"], ref["rounds"]) if b > 0])
+        else:
+            r = ours["rate"] / ref["rate"]
         verdict = ""
         if target is not None:
             verdict = "met" if r >= target else "**missed**"

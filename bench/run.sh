@@ -3,7 +3,7 @@
 # ratio against a reference measured side by side in this same run.
 #
 #   bash bench/run.sh                 everything (about 8 minutes on 2 cores)
-#   BENCH_SECONDS=5 bash bench/run.sh shorter runs per case (smoke test)
+#   BENCH_SECONDS=5 BENCH_ROUNDS=3   seconds per run, alternating rounds per case
 #   BENCH_CASES="sql gateway worker"  which groups to run (default: all)
 #
 # Prints a table and writes BENCHMARKS.md at the top of the tree.  Runs as
@@ -14,7 +14,8 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 
 PG_BIN=/usr/lib/postgresql/15/bin
-SECS=${BENCH_SECONDS:-15}
+SECS=${BENCH_SECONDS:-5}
+ROUNDS=${BENCH_ROUNDS:-3}
 CASES=${BENCH_CASES:-sql gateway worker}
 PORT=${BENCH_PGPORT:-55491}
 WORK=$(mktemp -d /tmp/justauth-bench.XXXXXX)
@@ -106,36 +107,78 @@ psql_b -f bench/peer.sql >/dev/null
 psql_b -f bench/setup.sql >/dev/null
 
 # ---------------------------------------------------------------- helpers
-# pgb NAME SCRIPT CLIENTS [extra pgbench args]: run pgbench for SECS seconds,
-# keep tps and latency percentiles (from the per-transaction log) in RES/NAME.
+# pgb NAME SCRIPT CLIENTS [extra pgbench args]: one pgbench run of SECS
+# seconds; appends its tps to RES/NAME.rounds and keeps its per-transaction
+# log for the latency percentiles.
 pgb() {
 	local name=$1 script=$2 clients=$3
 	shift 3
-	local threads=2
+	local threads=2 n
 	[ "$clients" -lt 2 ] && threads=1
+	n=$(cat "$RES/$name.rounds" 2>/dev/null | wc -l)
 	"${as_pg[@]}" "$PG_BIN/pgbench" -h "$WORK" -p "$PORT" -U postgres -n -M prepared \
 		-c "$clients" -j "$threads" -T "$SECS" -f "$top/bench/pgbench/$script" \
-		--log --log-prefix="$RES/$name.log" "$@" "$DB" >"$RES/$name.out" 2>&1 ||
-		{ cat "$RES/$name.out"; return 1; }
-	python3 bench/report.py pgbench "$RES/$name" "$SECS"
-	echo "  $name: $(cat "$RES/$name.summary")"
+		--log --log-prefix="$RES/$name.log$n" "$@" "$DB" >"$RES/$name.out$n" 2>&1 ||
+		{ cat "$RES/$name.out$n"; return 1; }
+	grep -Eo 'tps = [0-9.]+ \(without' "$RES/$name.out$n" | grep -Eo '[0-9.]+' >>"$RES/$name.rounds"
+}
+
+# summarize NAME...: percentiles over all rounds, median tps.
+summarize() {
+	local name
+	for name in "$@"; do
+		python3 bench/report.py pgbench "$RES/$name" "$SECS"
+		printf '  %-22s %s\n' "$name" "$(cat "$RES/$name.summary")"
+	done
+}
+
+# check_sends SCHEMA_TABLE SINCE: every transaction of a send case must
+# have been an accepted send (no refusals that would flatter the figure).
+accepted_since() {
+	psql_b -At -c "SELECT (SELECT count(*) FROM justauth.sessions WHERE created_at >= '$1') || ' ' ||
+		(SELECT count(*) FROM peer.otps WHERE created_at >= '$1')"
 }
 
 sql_cases() {
-	echo "== SQL cases (pgbench -M prepared, $SECS s each)"
-	pgb select1_c8 select1.sql 8
-	pgb insert_c8 insert_commit.sql 8
-	local c
-	for c in 8 32; do
-		pgb send_peer_many_c$c send_peer_many.sql $c
-		pgb send_ours_many_c$c send_ours_many.sql $c
-		pgb send_peer_one_c$c send_peer_one.sql $c
-		pgb send_ours_one_c$c send_ours_one.sql $c
+	local r c t0 pool part slice
+	echo "== SQL cases: pgbench -M prepared, $ROUNDS rounds of $SECS s, sides alternating"
+	for r in $(seq "$ROUNDS"); do
+		pgb select1_c8 select1.sql 8
+		pgb insert_c8 insert_commit.sql 8
 	done
-	local pool=${BENCH_POOL:-200000}
-	psql_b -v pool="$pool" -f bench/pool.sql >/dev/null
-	pgb verify_peer_c8 verify_peer.sql 8 -D pool="$pool" -D slice=$((pool / 8))
-	pgb verify_ours_c8 verify_ours.sql 8 -D pool="$pool" -D slice=$((pool / 8))
+	summarize select1_c8 insert_c8
+	for c in 8 32; do
+		t0=$(psql_b -At -c "SELECT now()")
+		for r in $(seq "$ROUNDS"); do
+			pgb send_peer_many_c$c send_peer_many.sql $c
+			pgb send_ours_many_c$c send_ours_many.sql $c
+			pgb send_peer_one_c$c send_peer_one.sql $c
+			pgb send_ours_one_c$c send_ours_one.sql $c
+		done
+		summarize send_peer_many_c$c send_ours_many_c$c send_peer_one_c$c send_ours_one_c$c
+		echo "  accepted sends (ours peer): $(accepted_since "$t0")"
+	done
+
+	# Verify: each round and side judges its own part of a fresh pool of
+	# pending codes, each pgbench client its own slice, each code once.
+	pool=${BENCH_POOL:-150000}
+	part=$((pool / ROUNDS))
+	slice=$((part / 8))
+	echo "  making verify pools of $pool codes per side"
+	psql_b -v pool="$pool" -v who=ours -f bench/pool.sql >/dev/null &
+	psql_b -v pool="$pool" -v who=peer -f bench/pool.sql >/dev/null
+	wait
+	for r in $(seq "$ROUNDS"); do
+		pgb verify_peer_c8 verify_peer.sql 8 -D base=$(((r - 1) * part)) -D slice=$slice -D i=0
+		pgb verify_ours_c8 verify_ours.sql 8 -D base=$(((r - 1) * part)) -D slice=$slice -D i=0
+	done
+	summarize verify_peer_c8 verify_ours_c8
+	psql_b -At -c "SELECT 'verify outcomes, ours: ' || string_agg(status || ' ' || n, ', ') FROM
+		(SELECT status, count(*) n FROM justauth.sessions s JOIN bench.ours_codes c
+		   ON c.client_id = s.client_id AND c.number = s.number GROUP BY 1 ORDER BY 1) x"
+	psql_b -At -c "SELECT 'verify outcomes, peer: ' || string_agg(status || ' ' || n, ', ') FROM
+		(SELECT status, count(*) n FROM peer.otps s JOIN bench.peer_codes c
+		   ON c.client_id = s.client_id AND c.number = s.number GROUP BY 1 ORDER BY 1) x"
 }
 
 for group in $CASES; do

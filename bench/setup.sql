@@ -23,6 +23,8 @@ SELECT g, c.client_id, c.api_key, 'peer_' || g, 'pk_' || md5(random()::text)
 	   LATERAL justauth_create_client('bench ' || g, mode => 'live') c;
 
 SELECT count(justauth_deposit(ours_id, 1000000000, 'bench-funding')) AS funded FROM bench.clients;
+/* Codes live 10 minutes on both sides, so no verify pool expires mid-run. */
+UPDATE justauth.clients SET code_ttl_seconds = 600 WHERE client_id IN (SELECT ours_id FROM bench.clients);
 SELECT count(peer.create_client(peer_id, peer_key, 1000000000)) AS peer_funded FROM bench.clients;
 
 /* Reference table for the single-row INSERT commit. */
