@@ -1,32 +1,29 @@
 /*
- * bench/pool.sql: a fresh verify pool for one side (psql -v who=ours|peer
- * -v pool=N), made right before the verify case: one pending code per
- * number 91 8000000000 + j, sent through that side's own send function;
- * the codes are read back from its outbox, where a delivery job reads them.
+ * bench/pool.sql: a fresh pool of pending codes for one side, made right
+ * before the case that judges them:
+ *   psql -v who=ours|peer -v pool=N -v tab=NAME -v base=B
+ * sends one code to each number 91 (B + j), j = 1..N, through that side's
+ * own send function (clients 1..100 in turn), and reads the codes back from
+ * that side's outbox, where a delivery job reads them, into bench.NAME.
  */
-\if :{?who}
-\else
-\quit
-\endif
-DROP TABLE IF EXISTS bench.:who\_codes;
+DROP TABLE IF EXISTS bench.:tab;
 SELECT :'who' = 'ours' AS ours \gset
 \if :ours
-SELECT count(*) FILTER (WHERE (justauth_send_otp(b.ours_id, b.ours_key, '91' || (8000000000 + j)::text)->>'success')::boolean) AS ours_pool
+SELECT count(*) FILTER (WHERE (justauth_send_otp(b.ours_id, b.ours_key, '91' || (:base + j)::text)->>'success')::boolean) AS ours_pool
   FROM generate_series(1, :pool) j JOIN bench.clients b ON b.i = 1 + j % 100;
-CREATE TABLE bench.ours_codes AS
-SELECT (substr(o.to_number, 3)::bigint - 8000000000)::integer AS i, o.client_id, o.to_number AS number,
+CREATE TABLE bench.:tab AS
+SELECT (o.to_number::bigint - 910000000000 - :base)::integer AS i, o.client_id, o.to_number AS number,
 	   o.code, lpad(((o.code::integer + 1) % 1000000)::text, 6, '0') AS wrong
-  FROM justauth.outbox o WHERE o.to_number LIKE '918%' AND o.code IS NOT NULL;
-ALTER TABLE bench.ours_codes ADD PRIMARY KEY (i);
-ANALYZE bench.ours_codes;
+  FROM justauth.outbox o
+ WHERE o.to_number::bigint - 910000000000 BETWEEN :base + 1 AND :base + :pool AND o.code IS NOT NULL;
 \else
-SELECT count(*) FILTER (WHERE (peer.send_otp(b.peer_id, b.peer_key, '91' || (8000000000 + j)::text)->>'success')::boolean) AS peer_pool
+SELECT count(*) FILTER (WHERE (peer.send_otp(b.peer_id, b.peer_key, '91' || (:base + j)::text)->>'success')::boolean) AS peer_pool
   FROM generate_series(1, :pool) j JOIN bench.clients b ON b.i = 1 + j % 100;
-CREATE TABLE bench.peer_codes AS
-SELECT (substr(o.to_number, 3)::bigint - 8000000000)::integer AS i, c.peer_id AS client_id, o.to_number AS number,
+CREATE TABLE bench.:tab AS
+SELECT (o.to_number::bigint - 910000000000 - :base)::integer AS i, p.client_id, o.to_number AS number,
 	   o.code, lpad(((o.code::integer + 1) % 1000000)::text, 6, '0') AS wrong
-  FROM peer.outbox o JOIN peer.otps p USING (otp_id) JOIN bench.clients c ON c.peer_id = p.client_id
- WHERE o.to_number LIKE '918%';
-ALTER TABLE bench.peer_codes ADD PRIMARY KEY (i);
-ANALYZE bench.peer_codes;
+  FROM peer.outbox o JOIN peer.otps p USING (otp_id)
+ WHERE o.to_number::bigint - 910000000000 BETWEEN :base + 1 AND :base + :pool;
 \endif
+ALTER TABLE bench.:tab ADD PRIMARY KEY (i);
+ANALYZE bench.:tab;

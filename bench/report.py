@@ -63,21 +63,100 @@ def wrk_ms(s):
 
 
 def do_wrk(base, secs):
-    out = open(base + ".out").read()
-    m = re.search(r"Requests/sec:\s+([0-9.]+)", out)
-    rate = float(m.group(1)) if m else 0.0
-    m = re.search(r"(\d+) requests in", out)
-    count = int(m.group(1)) if m else 0
-    pct = {}
-    for p, v in re.findall(r"^\s+(50|90|99)%\s+(\S+)", out, re.M):
-        pct[p] = wrk_ms(v)
-    m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    non2xx = int(m.group(1)) if m else 0
-    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    errors = sum(int(x) for x in m.groups()) if m else 0
-    save(base, {"rate": rate, "count": count, "failed": errors, "non2xx": non2xx,
-                "p50": pct.get("50", float("nan")), "p90": pct.get("90", float("nan")),
-                "p99": pct.get("99", float("nan")), "tool": "wrk"})
+    rounds, p50s, p90s, p99s = [], [], [], []
+    count = errors = non2xx = 0
+    for fn in sorted(glob.glob(base + ".out*")):
+        out = open(fn).read()
+        m = re.search(r"Requests/sec:\s+([0-9.]+)", out)
+        if not m:
+            continue
+        rounds.append(float(m.group(1)))
+        m = re.search(r"(\d+) requests in", out)
+        count += int(m.group(1)) if m else 0
+        pct = dict((p, wrk_ms(v)) for p, v in re.findall(r"^\s+(50|90|99)%\s+(\S+)", out, re.M))
+        p50s.append(pct.get("50", float("nan")))
+        p90s.append(pct.get("90", float("nan")))
+        p99s.append(pct.get("99", float("nan")))
+        m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+        non2xx += int(m.group(1)) if m else 0
+        m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+        errors += sum(int(x) for x in m.groups()) if m else 0
+    # wrk reports percentiles per run: the median over the rounds is shown
+    save(base, {"rate": median(rounds), "rounds": rounds, "count": count, "failed": errors,
+                "non2xx": non2xx, "p50": median(p50s), "p90": median(p90s), "p99": median(p99s),
+                "tool": "wrk"})
+
+
+def read_commits(path):
+    commits = {}
+    with open(path) as f:
+        for line in f:
+            p = line.split()
+            if len(p) == 2 and p[1] not in ("", "None"):
+                commits[p[0]] = float(p[1])
+    return commits
+
+
+def first_arrivals(path):
+    with open(path) as f:
+        recs = json.load(f)
+    first = {}
+    for rec in recs:
+        to = rec.get("to", "")
+        t = float(rec.get("t_ms", 0))
+        if to and (to not in first or t < first[to]):
+            first[to] = t
+    return first, recs
+
+
+def put(base, d, summary):
+    with open(base + ".json", "w") as f:
+        json.dump(d, f)
+    with open(base + ".summary", "w") as f:
+        f.write(summary)
+
+
+def do_latency(base, commits_path, mock_path, rate):
+    commits = read_commits(commits_path)
+    first, _ = first_arrivals(mock_path)
+    d = sorted(first[n] - c for n, c in commits.items() if n in first)
+    res = {"rate": float(rate), "sent": len(commits), "matched": len(d),
+           "p50": percentile(d, 50), "p90": percentile(d, 90), "p99": percentile(d, 99),
+           "max": d[-1] if d else float("nan")}
+    put(base, res, "p50 %.2f ms  p90 %.2f ms  p99 %.2f ms  max %.1f ms  (%d of %d messages seen at the mock)" %
+        (res["p50"], res["p90"], res["p99"], res["max"], len(d), len(commits)))
+
+
+def do_drain(base, commits_path, mock_path, target):
+    commits = read_commits(commits_path)
+    first, recs = first_arrivals(mock_path)
+    t = sorted(first[n] for n in commits if n in first)
+    c0 = min(commits.values()) if commits else 0.0
+    rate = (len(t) - 1) / ((t[-1] - t[0]) / 1000.0) if len(t) > 1 and t[-1] > t[0] else 0.0
+    whole = len(t) / ((t[-1] - c0) / 1000.0) if t and t[-1] > c0 else 0.0
+    res = {"rate": rate, "whole": whole, "messages": len(commits), "seen": len(t),
+           "requests": len(recs), "target": float(target)}
+    put(base, res, "%.0f msg/s between first and last arrival, %.0f msg/s from commit to last arrival (%d of %d messages, %d requests)" %
+        (rate, whole, len(t), len(commits), len(recs)))
+
+
+def do_cap(base, commits_path, mock_path, cap):
+    commits = read_commits(commits_path)
+    first, recs = first_arrivals(mock_path)
+    t = sorted(first[n] for n in commits if n in first)
+    n = len(t)
+    lo, hi = int(n * 0.1), int(n * 0.9) - 1
+    rate = (hi - lo) / ((t[hi] - t[lo]) / 1000.0) if n > 10 and t[hi] > t[lo] else 0.0
+    err = (rate - float(cap)) / float(cap) * 100.0 if rate else float("nan")
+    # the busiest and quietest whole seconds, to show the shape
+    per_sec = {}
+    for x in t:
+        per_sec[int(x // 1000)] = per_sec.get(int(x // 1000), 0) + 1
+    inner = [v for k, v in sorted(per_sec.items())][1:-1]
+    res = {"rate": rate, "cap": float(cap), "error_pct": err, "messages": len(commits), "seen": n,
+           "sec_min": min(inner) if inner else 0, "sec_max": max(inner) if inner else 0}
+    put(base, res, "%.1f msg/s over the middle 80 %% of %d messages (cap %s, error %+.2f %%; whole seconds %d..%d)" %
+        (rate, n, cap, err, res["sec_min"], res["sec_max"]))
 
 
 def load(res, name):
@@ -133,6 +212,28 @@ def do_markdown(res, secs):
     ratio_row("mix 1 send : 1.3 verify through the gateway (wrk)", "mix_gateway",
               "same mix via pgbench", "mix_pgbench", 0.8)
 
+    wrows = []
+    for rate in (100, 500):
+        d = load(res, "worker_latency_%d" % rate)
+        if d:
+            wrows.append(("commit → first byte at the mock, %d sends/s" % rate,
+                          "p50 %.2f ms, p99 %.2f ms (%d/%d msgs)" % (d["p50"], d["p99"], d["matched"], d["sent"]),
+                          "p99 ≤ 20 ms", "met" if d["p99"] <= 20 and d["matched"] == d["sent"] else "**missed**"))
+    d = load(res, "worker_drain")
+    if d:
+        wrows.append(("worker drain, mock answers after 20 ms, cap lifted",
+                      "%.0f msg/s (%.0f msg/s counting from the commit; %d msgs)" % (d["rate"], d["whole"], d["messages"]),
+                      "≥ 2,000 msg/s", "met" if d["rate"] >= 2000 and d["seen"] == d["messages"] else "**missed**"))
+    d = load(res, "worker_cap")
+    if d:
+        wrows.append(("mps cap accuracy, cap %.0f/s" % d["cap"],
+                      "%.1f msg/s, %+.2f %% (whole seconds %d..%d)" % (d["rate"], d["error_pct"], d["sec_min"], d["sec_max"]),
+                      "± 2 %", "met" if abs(d["error_pct"]) <= 2 else "**missed**"))
+    wtable = ""
+    if wrows:
+        wtable = ("\n\n| worker case | result | target | |\n|---|---|---|---|\n" +
+                  "\n".join("| " + " | ".join(x) + " |" for x in wrows))
+
     extra = []
     for fn in sorted(glob.glob(os.path.join(res, "*.md"))):
         extra.append(open(fn).read().rstrip())
@@ -141,10 +242,25 @@ def do_markdown(res, secs):
 
     header = ("| case | ours | p50 / p99 ms | reference | ref. | ref. p50 / p99 ms | ratio | target | |\n"
               "|---|---|---|---|---|---|---|---|---|")
-    table = header + "\n" + "\n".join("| " + " | ".join(r) + " |" for r in rows)
+    table = header + "\n" + "\n".join("| " + " | ".join(r) + " |" for r in rows) + wtable
 
-    env = open(os.path.join(res, "environment.md")).read().rstrip() if os.path.exists(
-        os.path.join(res, "environment.md")) else ""
+    base = os.path.join(res, "baseline.txt")
+    if os.path.exists(base):
+        crow = []
+        for label, nm in (("send, 100 clients, c8", "send_many_c8"), ("send, 100 clients, c32", "send_many_c32"),
+                          ("send, one client, c8", "send_one_c8"), ("send, one client, c32", "send_one_c32"),
+                          ("verify mix, c8", "verify_c8")):
+            a, b = load(res, "after_" + nm), load(res, "before_" + nm)
+            if a and b:
+                rr = median([x / y for x, y in zip(a["rounds"], b["rounds"]) if y > 0])
+                crow.append("| %s | %s | %s | %s | %s | %.2f× |" % (label, fmt_rate(b), fmt_lat(b), fmt_rate(a), fmt_lat(a), rr))
+        if crow:
+            extra_before = ("### Before/after in this run: %s (before) vs this tree (after)\n\n"
+                            "| case | before | p50 / p99 ms | after | p50 / p99 ms | after/before |\n|---|---|---|---|---|---|\n" %
+                            open(base).read().strip()) + "\n".join(crow)
+            extra.insert(0, extra_before)
+    env = open(os.path.join(res, "environment.txt")).read().rstrip() if os.path.exists(
+        os.path.join(res, "environment.txt")) else ""
     md = []
     md.append("# JustAuth benchmarks\n")
     md.append("Produced by `make bench` (bench/run.sh). Every figure is a ratio against a reference "
@@ -175,6 +291,12 @@ def main():
         do_pgbench(base, secs)
     elif mode == "wrk":
         do_wrk(base, secs)
+    elif mode == "latency":
+        do_latency(base, sys.argv[3], sys.argv[4], sys.argv[5])
+    elif mode == "drain":
+        do_drain(base, sys.argv[3], sys.argv[4], sys.argv[5])
+    elif mode == "cap":
+        do_cap(base, sys.argv[3], sys.argv[4], sys.argv[5])
     elif mode == "markdown":
         do_markdown(base, secs)
     else:

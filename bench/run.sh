@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
-# make bench: JustAuth against a hand-written PL/pgSQL peer, every figure a
-# ratio against a reference measured side by side in this same run.
+# make bench: JustAuth against a hand-written PL/pgSQL peer (bench/peer.sql),
+# every figure a ratio against a reference measured side by side, in
+# alternating rounds, in this same run.
 #
-#   bash bench/run.sh                 everything (about 8 minutes on 2 cores)
-#   BENCH_SECONDS=5 BENCH_ROUNDS=3   seconds per run, alternating rounds per case
-#   BENCH_CASES="sql gateway worker"  which groups to run (default: all)
+#   bash bench/run.sh                       everything (about 8 minutes on 2 cores)
+#   BENCH_SECONDS=5 BENCH_ROUNDS=3          seconds per pgbench/wrk run, rounds per case
+#   BENCH_CASES="sql gateway worker"        which groups to run
+#   BENCH_BASELINE=<git rev>                also measure that revision's core against
+#                                           this one, alternating (before/after ratios)
+#   BENCH_KEEP=1                            keep the scratch directory
 #
-# Prints a table and writes BENCHMARKS.md at the top of the tree.  Runs as
-# root (installs missing packages, installs the extension under the shared
-# install lock) or as a user that can run PostgreSQL and has it installed.
+# The extension is never installed system-wide: each build gets a private,
+# relocated copy of the PostgreSQL 15 server tree under the scratch
+# directory (binaries copied, everything else linked), so other people's
+# `make install` on this machine cannot change what is being measured.
+# Prints the table and writes BENCHMARKS.md at the top of the tree.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -17,12 +23,18 @@ PG_BIN=/usr/lib/postgresql/15/bin
 SECS=${BENCH_SECONDS:-5}
 ROUNDS=${BENCH_ROUNDS:-3}
 CASES=${BENCH_CASES:-sql gateway worker}
-PORT=${BENCH_PGPORT:-55491}
+PORT=${BENCH_PGPORT:-55491}		# cluster A: SQL and gateway cases
+PORT_W=$((PORT + 1))			# cluster W: worker cases
+PORT_BASE=$((PORT + 2))			# cluster B: baseline build (BENCH_BASELINE)
+MOCK_A=$((PORT + 3))
+MOCK_W=$((PORT + 4))
+GWPORT=$((PORT + 5))
+WA_PHONE_ID=106540352242922
 WORK=$(mktemp -d /tmp/justauth-bench.XXXXXX)
-DATA=$WORK/pgdata
 RES=$WORK/results
 DB=bench
 mkdir -p "$RES"
+chmod 755 "$WORK"
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 
 as_pg=()
@@ -37,11 +49,14 @@ need=()
 [ -f /usr/lib/postgresql/15/lib/pgcrypto.so ] || need+=(postgresql-contrib-15)
 [ -f /usr/lib/postgresql/15/lib/pgxs/src/makefiles/pgxs.mk ] || need+=(postgresql-server-dev-15)
 command -v wrk >/dev/null || need+=(wrk)
+command -v curl >/dev/null || need+=(curl)
 command -v python3 >/dev/null || need+=(python3)
 command -v cc >/dev/null || need+=(build-essential)
 [ -f /usr/include/civetweb.h ] || need+=(libcivetweb-dev)
+[ -f /usr/include/jansson.h ] || need+=(libjansson-dev)
 [ -f /usr/include/x86_64-linux-gnu/curl/curl.h ] || [ -f /usr/include/curl/curl.h ] || need+=(libcurl4-openssl-dev)
 [ -f /usr/include/postgresql/libpq-fe.h ] || need+=(libpq-dev)
+[ -f /usr/include/openssl/ssl.h ] || need+=(libssl-dev)
 command -v xxd >/dev/null || need+=(xxd)
 if [ ${#need[@]} -gt 0 ]; then
 	if [ "$(id -u)" != 0 ]; then
@@ -55,22 +70,58 @@ fi
 
 # ---------------------------------------------------------------- cleanup
 pids=()
+clusters=()
 cleanup() {
-	local p
+	local p d
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	if [ -f "$DATA/postmaster.pid" ]; then
-		"${as_pg[@]}" "$PG_BIN/pg_ctl" -D "$DATA" -m immediate -w stop >/dev/null 2>&1 || true
-	fi
+	for d in "${clusters[@]}"; do
+		[ -f "$d/postmaster.pid" ] &&
+			"${as_pg[@]}" "$PG_BIN/pg_ctl" -D "$d" -m immediate -w stop >/dev/null 2>&1 || true
+	done
+	if [ -n "${baseline_tree:-}" ]; then git worktree remove --force "$baseline_tree" 2>/dev/null || true; fi
 	[ -n "${BENCH_KEEP:-}" ] || rm -rf "$WORK"
 }
 trap cleanup EXIT
 
-# ---------------------------------------------------------------- build, install, start
+# ---------------------------------------------------------------- build
 make -s all >/dev/null
+HAVE_WORKER=0
+[ -f extension/worker.c ] && [ -x test/mock/mock-whatsapp ] && HAVE_WORKER=1
+
+# private_server ROOT SRC: a relocated PostgreSQL 15 server tree under ROOT
+# whose justauth is the one built in SRC.  PostgreSQL finds its lib and
+# share directories relative to the postgres binary, so copying the few
+# binaries and linking everything else is enough.
+private_server() {
+	local root=$1 src=$2 f
+	local bin=$root/usr/lib/postgresql/15/bin lib=$root/usr/lib/postgresql/15/lib
+	local share=$root/usr/share/postgresql/15
+	mkdir -p "$bin" "$lib" "$share/extension"
+	cp "$PG_BIN/postgres" "$PG_BIN/initdb" "$PG_BIN/pg_ctl" "$bin/"
+	for f in /usr/lib/postgresql/15/lib/*; do
+		[ "$(basename "$f")" = justauth.so ] || ln -s "$f" "$lib/"
+	done
+	for f in /usr/share/postgresql/15/*; do
+		[ "$(basename "$f")" = extension ] || ln -s "$f" "$share/"
+	done
+	for f in /usr/share/postgresql/15/extension/*; do
+		case $(basename "$f") in justauth*) ;; *) ln -s "$f" "$share/extension/" ;; esac
+	done
+	cp "$src/justauth.so" "$lib/"
+	cp "$src/justauth.control" "$src/sql/justauth--1.0.sql" "$share/extension/"
+	[ "$(id -u)" = 0 ] && chown -R postgres: "$root"
+	return 0
+}
+
+# start_cluster DIR PORT ROOT: initdb, settings (plus stdin), start, and the
+# bench database with justauth, the peer and the bench clients.
 start_cluster() {
-	"${as_pg[@]}" "$PG_BIN/initdb" -D "$DATA" -A trust -U postgres >/dev/null
-	cat >>"$DATA/postgresql.conf" <<CONF
-port = $PORT
+	local dir=$1 port=$2 root=$3
+	local bin=$root/usr/lib/postgresql/15/bin
+	"${as_pg[@]}" "$bin/initdb" -D "$dir" -A trust -U postgres >/dev/null
+	{
+		cat <<CONF
+port = $port
 listen_addresses = '127.0.0.1'
 unix_socket_directories = '$WORK'
 max_connections = 120
@@ -82,29 +133,69 @@ shared_preload_libraries = 'justauth'
 justauth.whatsapp_access_token = 'bench-token'
 log_min_messages = warning
 CONF
-	if [ -f "$WORK/extra.conf" ]; then cat "$WORK/extra.conf" >>"$DATA/postgresql.conf"; fi
-	"${as_pg[@]}" "$PG_BIN/pg_ctl" -D "$DATA" -l "$WORK/postgres.log" -w start >/dev/null 9>&-
-	"${as_pg[@]}" "$PG_BIN/createdb" -h "$WORK" -p "$PORT" -U postgres "$DB"
-	psql_b -c "CREATE EXTENSION justauth" >/dev/null
+		if [ "$HAVE_WORKER" = 1 ]; then
+			cat <<CONF
+justauth.database = '$DB'
+justauth.whatsapp_phone_number_id = '$WA_PHONE_ID'
+CONF
+		fi
+		cat
+	} >>"$dir/postgresql.conf"
+	clusters+=("$dir")
+	"${as_pg[@]}" "$bin/pg_ctl" -D "$dir" -l "$dir.log" -w start >/dev/null
+	"${as_pg[@]}" "$PG_BIN/createdb" -h "$WORK" -p "$port" -U postgres "$DB"
+	psql_on "$port" -c "CREATE EXTENSION justauth" >/dev/null
+	psql_on "$port" -f bench/peer.sql >/dev/null 2>&1
+	psql_on "$port" -f bench/setup.sql >/dev/null 2>&1
 }
-psql_b() { "${as_pg[@]}" "$PG_BIN/psql" -h "$WORK" -p "$PORT" -U postgres -d "$DB" -X -q -v ON_ERROR_STOP=1 "$@"; }
+psql_on() {
+	local port=$1
+	shift
+	"${as_pg[@]}" "$PG_BIN/psql" -h "$WORK" -p "$port" -U postgres -d "$DB" -X -q -v ON_ERROR_STOP=1 "$@"
+}
+psql_b() { psql_on "$PORT" "$@"; }
 
-# The preloaded library and the extension script are read at start and at
-# CREATE EXTENSION: hold the shared install lock only for install + start
-# (the postmaster must not inherit the lock's descriptor).
-if [ "$(id -u)" = 0 ]; then
-	exec 9>/tmp/justauth-install.lock
-	flock 9
-	make -s install >/dev/null
-	start_cluster
-	flock -u 9
-	exec 9>&-
-else
-	start_cluster
+mock_start() {
+	local port=$1 log=$2
+	"${as_pg[@]}" "$top/test/mock/mock-whatsapp" --listen "127.0.0.1:$port" --token bench-token \
+		--phone-number-id "$WA_PHONE_ID" --threads 256 >"$log" 2>&1 &
+	pids+=("$!")
+	for _ in $(seq 50); do
+		curl -s -o /dev/null "http://127.0.0.1:$port/_requests?since=999999999" && return 0
+		sleep 0.1
+	done
+	echo "bench: mock WhatsApp server did not start" >&2
+	return 1
+}
+
+private_server "$WORK/server" "$top"
+# Cluster A: live clients; the delivery worker (when present) is parked at
+# 1 message/s toward a mock, like the peer's cron job, which is not running.
+if [ "$HAVE_WORKER" = 1 ]; then mock_start "$MOCK_A" "$WORK/mock-a.log"; fi
+start_cluster "$WORK/pg-a" "$PORT" "$WORK/server" <<CONF
+justauth.whatsapp_api_url = 'http://127.0.0.1:$MOCK_A'
+justauth.max_messages_per_second = 1
+CONF
+if [ "$HAVE_WORKER" = 1 ] && [[ " $CASES " == *" worker "* ]]; then
+	# Cluster W: the worker delivers to its own mock at full speed;
+	# commit timestamps give commit -> first byte at the mock.
+	mock_start "$MOCK_W" "$WORK/mock-w.log"
+	start_cluster "$WORK/pg-w" "$PORT_W" "$WORK/server" <<CONF
+track_commit_timestamp = on
+justauth.whatsapp_api_url = 'http://127.0.0.1:$MOCK_W'
+justauth.max_messages_per_second = 100000
+CONF
 fi
-
-psql_b -f bench/peer.sql >/dev/null
-psql_b -f bench/setup.sql >/dev/null
+if [ -n "${BENCH_BASELINE:-}" ]; then
+	baseline_tree=$WORK/baseline-src
+	git worktree add -q --detach "$baseline_tree" "$BENCH_BASELINE"
+	make -s -C "$baseline_tree" justauth.so >/dev/null
+	private_server "$WORK/server-base" "$baseline_tree"
+	start_cluster "$WORK/pg-base" "$PORT_BASE" "$WORK/server-base" <<CONF
+justauth.whatsapp_api_url = 'http://127.0.0.1:$MOCK_A'
+justauth.max_messages_per_second = 1
+CONF
+fi
 
 # ---------------------------------------------------------------- helpers
 # pgb NAME SCRIPT CLIENTS [extra pgbench args]: one pgbench run of SECS
@@ -115,9 +206,10 @@ pgb() {
 	shift 3
 	local threads=2 n
 	[ "$clients" -lt 2 ] && threads=1
-	n=$(cat "$RES/$name.rounds" 2>/dev/null | wc -l)
-	"${as_pg[@]}" "$PG_BIN/pgbench" -h "$WORK" -p "$PORT" -U postgres -n -M prepared \
-		-c "$clients" -j "$threads" -T "$SECS" -f "$top/bench/pgbench/$script" \
+	n=0
+	[ -f "$RES/$name.rounds" ] && n=$(wc -l <"$RES/$name.rounds")
+	"${as_pg[@]}" "$PG_BIN/pgbench" -h "$WORK" -p "${PGB_PORT:-$PORT}" -U postgres -n -M prepared \
+		-c "$clients" -j "$threads" -T "$SECS" -f "$(cd "$top/bench/pgbench" && realpath "$script")" \
 		--log --log-prefix="$RES/$name.log$n" "$@" "$DB" >"$RES/$name.out$n" 2>&1 ||
 		{ cat "$RES/$name.out$n"; return 1; }
 	grep -Eo 'tps = [0-9.]+ \(without' "$RES/$name.out$n" | grep -Eo '[0-9.]+' >>"$RES/$name.rounds"
@@ -165,8 +257,8 @@ sql_cases() {
 	part=$((pool / ROUNDS))
 	slice=$((part / 8))
 	echo "  making verify pools of $pool codes per side"
-	psql_b -v pool="$pool" -v who=ours -f bench/pool.sql >/dev/null &
-	psql_b -v pool="$pool" -v who=peer -f bench/pool.sql >/dev/null
+	psql_b -v pool="$pool" -v who=ours -v tab=ours_codes -v base=8000000000 -f bench/pool.sql >/dev/null &
+	psql_b -v pool="$pool" -v who=peer -v tab=peer_codes -v base=8000000000 -f bench/pool.sql >/dev/null
 	wait
 	for r in $(seq "$ROUNDS"); do
 		pgb verify_peer_c8 verify_peer.sql 8 -D base=$(((r - 1) * part)) -D slice=$slice -D i=0
@@ -181,11 +273,211 @@ sql_cases() {
 		   ON c.client_id = s.client_id AND c.number = s.number GROUP BY 1 ORDER BY 1) x"
 }
 
+not_measured() {
+	echo "$2" >"$RES/$1.notmeasured"
+	echo "  not measured: $2"
+}
+
+# rss_kb PID: resident set size of a process, in kB.
+rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+hwm_kb() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+
+gateway_cases() {
+	local gw=${BENCH_GATEWAY_BIN:-$top/gateway/justauth-gateway}
+	local gwport=$GWPORT r part slice gwpid before after peak
+	echo "== gateway cases: wrk --latency vs pgbench, $ROUNDS rounds of $SECS s"
+	if [ ! -x "$gw" ]; then
+		not_measured gateway "gateway (mix through wrk, gateway RSS): gateway/justauth-gateway is not on this branch yet"
+		return 0
+	fi
+	psql_b -c "DO \$\$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'bench_gw') THEN
+		CREATE ROLE bench_gw LOGIN IN ROLE justauth_gateway; END IF; END \$\$" >/dev/null
+	psql_b -At -F ' ' -c "SELECT ours_id, ours_key FROM bench.clients WHERE i BETWEEN 1 AND 100" >"$RES/clients.txt"
+	# pool parts: round r uses part 2r-2 for pgbench and 2r-1 for wrk
+	part=${BENCH_MIX_PART:-30000}
+	slice=$((part / 8))
+	echo "  making the mix pool: $((2 * ROUNDS * part)) codes"
+	psql_b -v pool=$((2 * ROUNDS * part)) -v who=ours -v tab=mix_codes -v base=9500000000 -f bench/pool.sql >/dev/null
+	for r in $(seq "$ROUNDS"); do
+		psql_b -At -F ' ' -c "SELECT client_id, number, code, wrong FROM bench.mix_codes
+			WHERE i > $(((2 * r - 1) * part)) AND i <= $((2 * r * part)) ORDER BY i" >"$RES/mixcodes$r.txt"
+	done
+	chmod 644 "$RES"/*.txt
+
+	"${as_pg[@]}" "$gw" --listen="127.0.0.1:$gwport" --threads=8 \
+		--db="host=127.0.0.1 port=$PORT dbname=$DB user=bench_gw" >"$WORK/gateway.log" 2>&1 &
+	gwpid=$!
+	pids+=("$gwpid")
+	for _ in $(seq 50); do
+		curl -sf -o /dev/null "http://127.0.0.1:$gwport/healthz" && break
+		sleep 0.2
+	done
+	# the gateway runs under runuser: measure the real server process
+	gwpid=$(pgrep -P "$gwpid" -f justauth-gateway || echo "$gwpid")
+	before=$(rss_kb "$gwpid")
+
+	for r in $(seq "$ROUNDS"); do
+		pgb mix_pgbench mix.sql 8 -D base=$((2 * (r - 1) * part)) -D slice=$slice -D i=0
+		wrk -t2 -c8 -d"${SECS}s" --latency -s bench/wrk/mix.lua "http://127.0.0.1:$gwport" \
+			-- "$RES/clients.txt" "$RES/mixcodes$r.txt" 2 >"$RES/mix_gateway.out$r" 2>&1
+		grep -E 'Requests/sec' "$RES/mix_gateway.out$r" | awk '{print $2}' >>"$RES/mix_gateway.rounds"
+	done
+	summarize mix_pgbench
+	python3 bench/report.py wrk "$RES/mix_gateway" "$SECS"
+	printf '  %-22s %s\n' mix_gateway "$(cat "$RES/mix_gateway.summary")"
+	grep -h 'status classes' "$RES"/mix_gateway.out* | sed 's/^/  wrk /'
+
+	# 200 keep-alive connections: how the gateway's memory behaves
+	after=$(rss_kb "$gwpid")
+	wrk -t2 -c200 -d"${SECS}s" --latency -s bench/wrk/mix.lua "http://127.0.0.1:$gwport" \
+		-- "$RES/clients.txt" "$RES/mixcodes1.txt" 2 >"$RES/gw200.out" 2>&1 || true
+	peak=$(hwm_kb "$gwpid")
+	local end_rss
+	end_rss=$(rss_kb "$gwpid")
+	{
+		echo "### Gateway memory (target ≤ 30 MB, flat)"
+		echo
+		echo "| when | gateway RSS |"
+		echo "|---|---|"
+		echo "| started, idle | $((before / 1024)) MB |"
+		echo "| after the mix runs (8 keep-alive connections) | $((after / 1024)) MB |"
+		echo "| after $SECS s with 200 keep-alive connections (wrk -c200, --threads=8) | $((end_rss / 1024)) MB |"
+		echo "| peak (VmHWM) | $((peak / 1024)) MB |"
+		echo
+		echo "200-connection run: $(grep -E 'Requests/sec' "$RES/gw200.out" | awk '{print $2}') requests/s, latency p50/p99 $(awk '$1 == "50%" {a=$2} $1 == "99%" {b=$2} END {print a " / " b}' "$RES/gw200.out"), $(grep -h 'status classes' "$RES/gw200.out"); $(grep -h 'Socket errors' "$RES/gw200.out" || echo 'no socket errors')."
+	} >"$RES/50_gateway_rss.md"
+	cat "$RES/50_gateway_rss.md" | sed 's/^/  /'
+	kill "$gwpid" 2>/dev/null || true
+}
+
+# Worker cases on cluster W.  The mock records each request's arrival; the
+# ledger row a send writes is never updated, so pg_xact_commit_timestamp of
+# its xmin is the send's commit time.
+worker_cases() {
+	local rate t0 wpid n rss0 rss1 rss2 rss3 drained=0
+	echo "== worker cases (cluster W, mock WhatsApp server)"
+	if [ "$HAVE_WORKER" != 1 ]; then
+		not_measured worker "worker (commit → first byte at the mock, drain rate, mps cap, worker RSS): the delivery worker and the mock WhatsApp server are not on this branch yet"
+		return 0
+	fi
+	psql_w() { psql_on "$PORT_W" "$@"; }
+	mock_get() { curl -s "http://127.0.0.1:$MOCK_W/_requests" >"$1"; }
+	mock_reset() { curl -s -X POST "http://127.0.0.1:$MOCK_W/_reset" >/dev/null; }
+	wait_drained() {
+		local i
+		for i in $(seq 600); do
+			[ "$(psql_w -At -c "SELECT count(*) FROM justauth.outbox WHERE status IN ('queued', 'sending')")" = 0 ] && return 0
+			sleep 0.1
+		done
+		echo "  outbox not drained after 60 s"
+	}
+	commits_since() {
+		psql_w -At -F ' ' -c "SELECT s.number, extract(epoch FROM pg_xact_commit_timestamp(l.xmin)) * 1000
+			FROM justauth.ledger l JOIN justauth.sessions s USING (session_id)
+			WHERE l.kind = 'debit' AND l.created_at >= '$1'" >"$2"
+	}
+	wpid=$(psql_w -At -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'justauth delivery worker'")
+	rss0=$(rss_kb "$wpid")
+
+	# commit -> first byte at the mock, at a steady 100 and 500 sends/s
+	for rate in 100 500; do
+		mock_reset
+		t0=$(psql_w -At -c "SELECT now()")
+		PGB_PORT=$PORT_W pgb worker_sends_$rate send_ours_many.sql 4 -R "$rate"
+		wait_drained
+		mock_get "$RES/mock_$rate.json"
+		commits_since "$t0" "$RES/commits_$rate.txt"
+		python3 bench/report.py latency "$RES/worker_latency_$rate" "$RES/commits_$rate.txt" "$RES/mock_$rate.json" "$rate"
+		printf '  %-22s %s\n' "commit→mock @$rate/s" "$(cat "$RES/worker_latency_$rate.summary")"
+	done
+	rss1=$(rss_kb "$wpid")
+
+	# drain: a backlog committed at once, mock answering after 20 ms, cap lifted
+	n=${BENCH_DRAIN:-20000}
+	mock_reset
+	curl -s -X POST "http://127.0.0.1:$MOCK_W/_control?latency_ms=20" >/dev/null
+	t0=$(psql_w -At -c "SELECT now()")
+	psql_w -At -c "SELECT count(*) FROM (SELECT justauth_send_otp(b.ours_id, b.ours_key, '91' || (6900000000 + j)::text)
+		FROM generate_series(1, $n) j JOIN bench.clients b ON b.i = 1 + j % 100) x" >/dev/null
+	wait_drained
+	mock_get "$RES/mock_drain.json"
+	commits_since "$t0" "$RES/commits_drain.txt"
+	python3 bench/report.py drain "$RES/worker_drain" "$RES/commits_drain.txt" "$RES/mock_drain.json" 2000
+	printf '  %-22s %s\n' "drain (20 ms mock)" "$(cat "$RES/worker_drain.summary")"
+	drained=$((drained + n))
+	rss2=$(rss_kb "$wpid")
+
+	# cap accuracy: the same backlog shape with justauth.max_messages_per_second set
+	local cap=${BENCH_CAP:-250}
+	n=$((cap * ${BENCH_CAP_SECONDS:-12}))
+	psql_w -c "ALTER SYSTEM SET justauth.max_messages_per_second = $cap" -c "SELECT pg_reload_conf()" >/dev/null
+	sleep 1
+	mock_reset
+	t0=$(psql_w -At -c "SELECT now()")
+	psql_w -At -c "SELECT count(*) FROM (SELECT justauth_send_otp(b.ours_id, b.ours_key, '91' || (6800000000 + j)::text)
+		FROM generate_series(1, $n) j JOIN bench.clients b ON b.i = 1 + j % 100) x" >/dev/null
+	wait_drained
+	mock_get "$RES/mock_cap.json"
+	commits_since "$t0" "$RES/commits_cap.txt"
+	python3 bench/report.py cap "$RES/worker_cap" "$RES/commits_cap.txt" "$RES/mock_cap.json" "$cap"
+	printf '  %-22s %s\n' "cap $cap/s" "$(cat "$RES/worker_cap.summary")"
+	drained=$((drained + n))
+	rss3=$(rss_kb "$wpid")
+	psql_w -c "ALTER SYSTEM RESET justauth.max_messages_per_second" -c "SELECT pg_reload_conf()" >/dev/null
+	{
+		echo "### Delivery worker memory (target ≤ 30 MB, flat)"
+		echo
+		echo "| when | worker RSS |"
+		echo "|---|---|"
+		echo "| idle, before any message | $((rss0 / 1024)) MB |"
+		echo "| after the 100 and 500 msg/s runs | $((rss1 / 1024)) MB |"
+		echo "| after draining a $((${BENCH_DRAIN:-20000})) message backlog | $((rss2 / 1024)) MB |"
+		echo "| after the capped run ($((drained)) backlog messages in all) | $((rss3 / 1024)) MB |"
+		echo
+		echo "RSS includes the shared buffers the worker has touched (shared_buffers = 512MB), so it grows with the outbox pages it reads; that part is shared, not the worker's own. 1M messages do not fit the 10-minute budget: \`BENCH_DRAIN=1000000 BENCH_CASES=worker make bench\` runs the long version."
+	} >"$RES/60_worker_rss.md"
+	sed 's/^/  /' "$RES/60_worker_rss.md"
+}
+
+# Before/after: the BENCH_BASELINE build (cluster B) against this one
+# (cluster A), alternating, on the cases the core changes aim at.
+compare_cases() {
+	local r c part slice pool
+	echo "== before/after: $BENCH_BASELINE (before) vs this tree (after), $ROUNDS rounds of $SECS s"
+	for c in 8 32; do
+		for r in $(seq "$ROUNDS"); do
+			PGB_PORT=$PORT_BASE pgb before_send_many_c$c send_ours_many.sql $c
+			pgb after_send_many_c$c send_ours_many.sql $c
+			PGB_PORT=$PORT_BASE pgb before_send_one_c$c send_ours_one.sql $c
+			pgb after_send_one_c$c send_ours_one.sql $c
+		done
+		summarize before_send_many_c$c after_send_many_c$c before_send_one_c$c after_send_one_c$c
+	done
+	pool=${BENCH_POOL:-150000}
+	part=$((pool / ROUNDS))
+	slice=$((part / 8))
+	psql_on "$PORT_BASE" -v pool="$pool" -v who=ours -v tab=cmp_codes -v base=8500000000 -f bench/pool.sql >/dev/null &
+	psql_b -v pool="$pool" -v who=ours -v tab=cmp_codes -v base=8500000000 -f bench/pool.sql >/dev/null
+	wait
+	sed 's/bench\.ours_codes/bench.cmp_codes/g' bench/pgbench/verify_ours.sql >"$WORK/verify_cmp.sql"
+	chmod 644 "$WORK/verify_cmp.sql"
+	for r in $(seq "$ROUNDS"); do
+		PGB_PORT=$PORT_BASE pgb before_verify_c8 "$WORK/verify_cmp.sql" 8 -D base=$(((r - 1) * part)) -D slice=$slice -D i=0
+		pgb after_verify_c8 "$WORK/verify_cmp.sql" 8 -D base=$(((r - 1) * part)) -D slice=$slice -D i=0
+	done
+	summarize before_verify_c8 after_verify_c8
+	echo "$BENCH_BASELINE ($(git rev-parse --short "$BENCH_BASELINE"))" >"$RES/baseline.txt"
+}
+
 for group in $CASES; do
 	case $group in
 	sql) sql_cases ;;
+	gateway) gateway_cases ;;
+	worker) worker_cases ;;
 	esac
 done
+
+if [ -n "${BENCH_BASELINE:-}" ]; then compare_cases; fi
 
 load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 {
@@ -194,7 +486,7 @@ load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 	echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 	echo "- machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(free -g | awk '/^Mem:/ {print $2}') GB RAM, $(uname -sr), $(. /etc/os-release; echo "$PRETTY_NAME")"
 	echo "- load average (1/5/15 min) at start: $load_start; at end: $load_end (a shared machine: other builds and tests may run alongside; both sides of every ratio ran back to back under the same conditions)"
-	echo "- $("${as_pg[@]}" "$PG_BIN/postgres" --version), data directory on $(df -T /tmp | awk 'NR==2 {print $2}') in /tmp, client tools on the same host over TCP loopback"
+	echo "- $("${as_pg[@]}" "$PG_BIN/postgres" --version), data directory on $(df -T /tmp | awk 'NR==2 {print $2}') in /tmp, pgbench and psql on the same host over the Unix socket, the gateway over TCP loopback"
 	echo "- PostgreSQL settings that differ from the defaults or matter here:"
 	echo
 	echo '```'
@@ -203,6 +495,6 @@ load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 			'checkpoint_timeout', 'max_connections', 'shared_preload_libraries', 'autovacuum',
 			'wal_sync_method', 'full_page_writes', 'work_mem', 'jit') ORDER BY name"
 	echo '```'
-} >"$RES/environment.md"
+} >"$RES/environment.txt"
 python3 bench/report.py markdown "$RES" "$SECS" >"$top/BENCHMARKS.md"
 echo "bench: wrote BENCHMARKS.md"
