@@ -16,6 +16,7 @@
 
 #include <curl/curl.h>
 
+#include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "postmaster/interrupt.h"
 #include "utils/timestamp.h"
