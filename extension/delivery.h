@@ -207,7 +207,7 @@ extern int	ja_queue_claim(JaMessage *msgs, int limit, int visibility_ms,
 						   int *expired);
 extern void ja_queue_record(JaMessage *msgs, int n);
 extern bool ja_queue_extension_ready(void);
-extern int64 ja_queue_next_due_ms(void);
+extern int64 ja_queue_next_ms(bool expiry);
 
 /* ---- worker (worker.c) ---- */
 

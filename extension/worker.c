@@ -248,28 +248,46 @@ ja_round(void)
 			}
 		}
 	}
-	if (ja_access_token[0] == '\0' || ja_phone_number_id[0] == '\0')
-	{
-		ja_set_state(JA_WS_NOT_CONFIGURED, "justauth: delivery not configured");
-		ja_note_error(JA_EK_SETTINGS, 0, 0);
-		ja_report_idle_reason(JA_WS_NOT_CONFIGURED);
-		return ja_poll_interval_ms;
-	}
-	reported_state = JA_WS_STOPPED;
-
 	now = GetCurrentTimestamp();
-	if (paused_until > now)
-	{
-		ja_set_state(pause_state, pause_state == JA_WS_PAUSED ?
-					 "justauth: paused after a configuration error" :
-					 "justauth: backing off after a rate limit");
-		return Max(1, (paused_until - now) / 1000);
-	}
-	if (paused_until != 0)
+	if (paused_until != 0 && paused_until <= now)
 	{
 		paused_until = 0;
 		pg_atomic_write_u64(&ja_shared->paused_until, 0);
 	}
+
+	/*
+	 * Not configured, or paused: send nothing, but still expire (and refund)
+	 * the codes that run out meanwhile, waking up for the next one.
+	 */
+	if (ja_access_token[0] == '\0' || ja_phone_number_id[0] == '\0' ||
+		paused_until != 0)
+	{
+		long		sleep_ms;
+		int64		expiry;
+
+		if (paused_until == 0)
+		{
+			ja_set_state(JA_WS_NOT_CONFIGURED, "justauth: delivery not configured");
+			ja_note_error(JA_EK_SETTINGS, 0, 0);
+			ja_report_idle_reason(JA_WS_NOT_CONFIGURED);
+			sleep_ms = ja_poll_interval_ms;
+		}
+		else
+		{
+			ja_set_state(pause_state, pause_state == JA_WS_PAUSED ?
+						 "justauth: paused after a configuration error" :
+						 "justauth: backing off after a rate limit");
+			sleep_ms = Max(1, (paused_until - now) / 1000);
+		}
+		(void) ja_queue_claim(msgs, 0, 0, &expired);
+		if (expired > 0)
+			pg_atomic_fetch_add_u64(&ja_shared->expired, expired);
+		expiry = ja_queue_next_ms(true);
+		if (expiry >= 0)
+			sleep_ms = Min(sleep_ms, Max(expiry, 10));
+		return sleep_ms;
+	}
+	reported_state = JA_WS_STOPPED;
 
 	limit = probing ? 1 : Min(ja_batch_size, ja_max_messages_per_second);
 	/* claimed rows stay invisible for the whole batch: token wait + timeout */
@@ -287,7 +305,7 @@ ja_round(void)
 		pg_atomic_fetch_add_u64(&ja_shared->expired, expired);
 	if (n == 0)
 	{
-		due = ja_queue_next_due_ms();
+		due = ja_queue_next_ms(false);
 		ja_set_state(JA_WS_IDLE, "justauth: waiting for messages");
 		if (due < 0)
 			return ja_poll_interval_ms;

@@ -138,8 +138,9 @@ ja_queue_reclaim(void)
 
 /*
  * ja_queue_claim expires due messages whose code has run out (refunding
- * them), then claims up to limit due messages into msgs.  Returns the
- * number claimed; *expired gets the number expired.
+ * them), then claims up to limit due messages into msgs (limit 0: expire
+ * only, while the worker cannot send).  Returns the number claimed;
+ * *expired gets the number expired.
  */
 int
 ja_queue_claim(JaMessage *msgs, int limit, int visibility_ms, int *expired)
@@ -181,6 +182,11 @@ ja_queue_claim(JaMessage *msgs, int limit, int visibility_ms, int *expired)
 			sessions[i] = SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull);
 		}
 		ja_refund(sessions, (int) i, "expired");
+	}
+	if (limit == 0)
+	{
+		ja_commit();
+		return 0;
 	}
 
 	plan = ja_plan(&claim_plan,
@@ -389,16 +395,20 @@ ja_queue_record(JaMessage *msgs, int n)
 }
 
 /*
- * ja_queue_next_due_ms: milliseconds until the next queued message is due
- * (0 if one is due now), or -1 when nothing is waiting.
+ * ja_queue_next_ms: milliseconds until the next queued message is due
+ * (expiry = false) or until the first queued code expires (expiry = true);
+ * 0 if that is now, -1 when nothing is waiting.
  */
 int64
-ja_queue_next_due_ms(void)
+ja_queue_next_ms(bool expiry)
 {
 	int64		ms = -1;
 
 	ja_begin("justauth: looking for due messages");
-	if (SPI_execute("SELECT ceil(extract(epoch FROM min(next_attempt_at) - clock_timestamp()) * 1000)::bigint "
+	if (SPI_execute(expiry ?
+					"SELECT ceil(extract(epoch FROM min(expires_at) - clock_timestamp()) * 1000)::bigint "
+					"FROM justauth.outbox WHERE status IN ('queued', 'sending')" :
+					"SELECT ceil(extract(epoch FROM min(next_attempt_at) - clock_timestamp()) * 1000)::bigint "
 					"FROM justauth.outbox WHERE status IN ('queued', 'sending')",
 					true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "looking for due messages failed");
