@@ -135,7 +135,8 @@ dispatch(struct mg_connection *conn, void *cbdata)
 	}
 	if (r == NULL)
 	{
-		req.close = (req.ri->content_length != 0);
+		req.close = (req.ri->content_length > 0 ||
+					 mg_get_header(conn, "Transfer-Encoding") != NULL);
 		gw_reply_error(&req, 404, "not_found", "No such endpoint.", NULL);
 	}
 	else
@@ -153,7 +154,8 @@ dispatch(struct mg_connection *conn, void *cbdata)
 			char		msg[80];
 
 			req.head = false;
-			req.close = (req.ri->content_length != 0);
+			req.close = (req.ri->content_length > 0 ||
+					 mg_get_header(conn, "Transfer-Encoding") != NULL);
 			snprintf(allow, sizeof(allow), "Allow: %s\r\n", r->allow);
 			snprintf(msg, sizeof(msg), "Use %s.", r->allow);
 			gw_reply_error(&req, 405, "method_not_allowed", msg, allow);
@@ -210,21 +212,17 @@ http_error_cb(struct mg_connection *conn, int status, const char *errmsg)
 	return 0;
 }
 
-/* Routes CivetWeb's own diagnostics to our JSON stderr log. */
+/*
+ * Routes CivetWeb's own diagnostics to our JSON stderr log, cutting each
+ * at the first '?' so that a query string (API keys, codes) never gets
+ * there.  CivetWeb's access log is never enabled: it prints query strings.
+ */
 static int
 log_message_cb(const struct mg_connection *conn, const char *message)
 {
 	(void) conn;
-	gw_log("warning", "civetweb: %s", message);
-	return 1;
-}
-
-/* CivetWeb must never write its own access log (it prints query strings). */
-static int
-log_access_cb(const struct mg_connection *conn, const char *message)
-{
-	(void) conn;
-	(void) message;
+	gw_log("warning", "civetweb: %.*s%s", (int) strcspn(message, "?"), message,
+		   strchr(message, '?') ? "?[redacted]" : "");
 	return 1;
 }
 
@@ -336,7 +334,6 @@ main(int argc, char **argv)
 
 	memset(&callbacks, 0, sizeof(callbacks));
 	callbacks.log_message = log_message_cb;
-	callbacks.log_access = log_access_cb;
 	callbacks.http_error = http_error_cb;
 	callbacks.init_thread = init_thread_cb;
 	callbacks.exit_thread = exit_thread_cb;
