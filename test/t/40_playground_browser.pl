@@ -7,7 +7,6 @@
 
 use strict;
 use warnings;
-use File::Temp qw(tempdir);
 use HTTP::Tiny;
 use IPC::Run;
 use PostgreSQL::Test::Cluster;
@@ -35,7 +34,7 @@ ok(eval { IPC::Run::run([ 'node', '--version' ], '>', \$node_version, '2>', \$no
   or diag("node --version failed: $node_err");
 
 # npm, run as this user, needs a writable HOME and cache.
-my $npm_home = tempdir('npm-home-XXXX', DIR => $PostgreSQL::Test::Utils::tmp_check, CLEANUP => 1);
+my $npm_home = PostgreSQL::Test::Utils::tempdir('npm_home');
 if (!-d "$browser_dir/node_modules/playwright-core")
 {
 	local $ENV{HOME} = $npm_home;
