@@ -38,6 +38,14 @@ gw_db_thread_exit(void *arg)
 	free(db);
 }
 
+/* Sends the server's notices (e.g. FATAL on shutdown) to our JSON log. */
+static void
+notice_processor(void *arg, const char *message)
+{
+	(void) arg;
+	gw_log("notice", "database: %.*s", (int) strcspn(message, "\n"), message);
+}
+
 /* Drops the thread's connection after a failure; the next call reconnects. */
 static void
 db_drop(GwDb *db)
@@ -68,11 +76,12 @@ db_idle_alive(PGconn *conn)
 	pfd.revents = 0;
 	if (pfd.fd < 0)
 		return false;
-	if (poll(&pfd, 1, 0) > 0)
+	/* A FATAL message and the end of the stream may need two reads. */
+	for (int i = 0; i < 4 && poll(&pfd, 1, 0) > 0; i++)
 	{
 		PGnotify   *n;
 
-		if (!PQconsumeInput(conn))
+		if ((pfd.revents & (POLLHUP | POLLERR)) != 0 || !PQconsumeInput(conn))
 			return false;
 		while ((n = PQnotifies(conn)) != NULL)
 			PQfreemem(n);
@@ -124,6 +133,7 @@ gw_db_get(GwDb *db)
 	}
 	gw_metrics_db_connect(true);
 	gw_metrics_db_open_delta(1);
+	PQsetNoticeProcessor(db->conn, notice_processor, NULL);
 
 	/* Every call of this connection is bounded by the statement timeout. */
 	snprintf(stmt_timeout, sizeof(stmt_timeout), "%d", gw_config.statement_timeout_ms);
