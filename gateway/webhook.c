@@ -145,14 +145,14 @@ webhook_statuses(GwRequest *req, GwDb *db)
 					   "The request body was cut short.", NULL);
 		return;
 	}
-	if (body == NULL || !signature_valid(req, body, len))
+	if (!signature_valid(req, body ? body : "", len))
 	{
 		free(body);
 		gw_reply_error(req, 401, "invalid_signature",
 					   "X-Hub-Signature-256 is missing or does not match the body.", NULL);
 		return;
 	}
-	if (memchr(body, '\0', len) != NULL || !gw_valid_utf8(body, len))
+	if (body == NULL || memchr(body, '\0', len) != NULL || !gw_valid_utf8(body, len))
 	{
 		free(body);
 		gw_reply_error(req, 400, "invalid_request", "The body is not valid JSON text.", NULL);
