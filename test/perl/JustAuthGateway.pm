@@ -73,14 +73,17 @@ sub start
 		stderr => "$PostgreSQL::Test::Utils::log_path/${name}_stderr.log",
 		stdout => "$PostgreSQL::Test::Utils::log_path/${name}_stdout.log",
 	}, $class;
-	my @cmd = (
-		@{ $opt{wrapper} // [] }, $binary,
-		'--listen', "127.0.0.1:$port",
-		'--db', $opt{db} // conninfo($node),
-		'--access-log', $self->{access_log},
-		@{ $opt{args} // [] });
-	$self->{handle} = IPC::Run::start(\@cmd, '<', '/dev/null',
-		'>', $self->{stdout}, '2>', $self->{stderr});
+	# env => {...} sets the environment instead of flags where given.
+	my %env = %{ $opt{env} // {} };
+	my @cmd = (@{ $opt{wrapper} // [] }, $binary);
+	push @cmd, '--listen', "127.0.0.1:$port" unless exists $env{JUSTAUTH_LISTEN};
+	push @cmd, '--db', $opt{db} // conninfo($node) unless exists $env{JUSTAUTH_DATABASE_URL};
+	push @cmd, '--access-log', $self->{access_log}, @{ $opt{args} // [] };
+	{
+		local @ENV{ keys %env } = values %env;
+		$self->{handle} = IPC::Run::start(\@cmd, '<', '/dev/null',
+			'>', $self->{stdout}, '2>', $self->{stderr});
+	}
 	my $http = HTTP::Tiny->new(timeout => 5);
 	my $up = 0;
 	for (1 .. $PostgreSQL::Test::Utils::timeout_default * 10)
