@@ -147,6 +147,14 @@ CONF
 	psql_on "$port" -c "CREATE EXTENSION justauth" >/dev/null
 	psql_on "$port" -f bench/peer.sql >/dev/null 2>&1
 	psql_on "$port" -f bench/setup.sql >/dev/null 2>&1
+	# Warm-up, then statistics: the first plans of a backend are made on
+	# empty tables; both sides get the same start.
+	local s
+	for s in send_ours_many send_peer_many; do
+		"${as_pg[@]}" "$PG_BIN/pgbench" -h "$WORK" -p "$port" -U postgres -n -M prepared -c 4 -j 2 \
+			-t 500 -f "$top/bench/pgbench/$s.sql" "$DB" >/dev/null
+	done
+	psql_on "$port" -c "VACUUM ANALYZE" >/dev/null
 }
 psql_on() {
 	local port=$1
