@@ -304,12 +304,14 @@ gateway_cases() {
 	# pool parts: round r uses part 2r-2 for pgbench and 2r-1 for wrk
 	part=${BENCH_MIX_PART:-30000}
 	slice=$((part / 8))
-	echo "  making the mix pool: $((2 * ROUNDS * part)) codes"
-	psql_b -v pool=$((2 * ROUNDS * part)) -v who=ours -v tab=mix_codes -v base=9500000000 -f bench/pool.sql >/dev/null
+	echo "  making the mix pool: $(((2 * ROUNDS + 1) * part)) codes"
+	psql_b -v pool=$(((2 * ROUNDS + 1) * part)) -v who=ours -v tab=mix_codes -v base=9500000000 -f bench/pool.sql >/dev/null
 	for r in $(seq "$ROUNDS"); do
 		psql_b -At -F ' ' -c "SELECT client_id, number, code, wrong FROM bench.mix_codes
 			WHERE i > $(((2 * r - 1) * part)) AND i <= $((2 * r * part)) ORDER BY i" >"$RES/mixcodes$r.txt"
 	done
+	psql_b -At -F ' ' -c "SELECT client_id, number, code, wrong FROM bench.mix_codes
+		WHERE i > $((2 * ROUNDS * part)) ORDER BY i" >"$RES/mixcodes200.txt"
 	chmod 644 "$RES"/*.txt
 
 	"${as_pg[@]}" "$gw" --listen="127.0.0.1:$gwport" --threads=8 \
@@ -338,7 +340,7 @@ gateway_cases() {
 	# 200 keep-alive connections: how the gateway's memory behaves
 	after=$(rss_kb "$gwpid")
 	wrk -t2 -c200 -d"${SECS}s" --latency -s bench/wrk/mix.lua "http://127.0.0.1:$gwport" \
-		-- "$RES/clients.txt" "$RES/mixcodes1.txt" 2 >"$RES/gw200.out" 2>&1 || true
+		-- "$RES/clients.txt" "$RES/mixcodes200.txt" 2 >"$RES/gw200.out" 2>&1 || true
 	peak=$(hwm_kb "$gwpid")
 	local end_rss
 	end_rss=$(rss_kb "$gwpid")
