@@ -5,6 +5,7 @@
 #
 #   bash bench/run.sh                       everything (about 8 minutes on 2 cores)
 #   BENCH_SECONDS=5 BENCH_ROUNDS=3          seconds per pgbench/wrk run, rounds per case
+#   BENCH_VERIFY_SECONDS=2 BENCH_POOL=60000 verify runs and their pool of pending codes
 #   BENCH_CASES="sql gateway worker"        which groups to run
 #   BENCH_BASELINE=<git rev>                also measure that revision's core against
 #                                           this one, alternating (before/after ratios)
@@ -22,6 +23,7 @@ cd "$top"
 PG_BIN=/usr/lib/postgresql/15/bin
 SECS=${BENCH_SECONDS:-5}
 ROUNDS=${BENCH_ROUNDS:-3}
+VSECS=${BENCH_VERIFY_SECONDS:-2}	# verify runs are short: each judges fresh codes
 CASES=${BENCH_CASES:-sql gateway worker}
 PORT=${BENCH_PGPORT:-55491}		# cluster A: SQL and gateway cases
 PORT_W=$((PORT + 1))			# cluster W: worker cases
@@ -217,7 +219,7 @@ pgb() {
 	n=0
 	[ -f "$RES/$name.rounds" ] && n=$(wc -l <"$RES/$name.rounds")
 	"${as_pg[@]}" "$PG_BIN/pgbench" -h "$WORK" -p "${PGB_PORT:-$PORT}" -U postgres -n -M prepared \
-		-c "$clients" -j "$threads" -T "$SECS" -f "$(cd "$top/bench/pgbench" && realpath "$script")" \
+		-c "$clients" -j "$threads" -T "${PGB_SECS:-$SECS}" -f "$(cd "$top/bench/pgbench" && realpath "$script")" \
 		--log --log-prefix="$RES/$name.log$n" "$@" "$DB" >"$RES/$name.out$n" 2>&1 ||
 		{ cat "$RES/$name.out$n"; return 1; }
 	grep -Eo 'tps = [0-9.]+ \(without' "$RES/$name.out$n" | grep -Eo '[0-9.]+' >>"$RES/$name.rounds"
@@ -261,16 +263,17 @@ sql_cases() {
 
 	# Verify: each round and side judges its own part of a fresh pool of
 	# pending codes, each pgbench client its own slice, each code once.
-	pool=${BENCH_POOL:-150000}
+	pool=${BENCH_POOL:-60000}
 	part=$((pool / ROUNDS))
 	slice=$((part / 8))
 	echo "  making verify pools of $pool codes per side"
-	psql_b -v pool="$pool" -v who=ours -v tab=ours_codes -v base=8000000000 -f bench/pool.sql >/dev/null &
-	psql_b -v pool="$pool" -v who=peer -v tab=peer_codes -v base=8000000000 -f bench/pool.sql >/dev/null
-	wait
+	psql_b -v pool="$pool" -v who=ours -v tab=ours_codes -v base=8000000000 -f bench/pool.sql >/dev/null 2>&1 &
+	local maker=$!
+	psql_b -v pool="$pool" -v who=peer -v tab=peer_codes -v base=8000000000 -f bench/pool.sql >/dev/null 2>&1
+	wait "$maker"
 	for r in $(seq "$ROUNDS"); do
-		pgb verify_peer_c8 verify_peer.sql 8 -D base=$(((r - 1) * part)) -D slice=$slice -D i=0
-		pgb verify_ours_c8 verify_ours.sql 8 -D base=$(((r - 1) * part)) -D slice=$slice -D i=0
+		PGB_SECS=$VSECS pgb verify_peer_c8 verify_peer.sql 8 -D base=$(((r - 1) * part)) -D slice=$slice -D i=0
+		PGB_SECS=$VSECS pgb verify_ours_c8 verify_ours.sql 8 -D base=$(((r - 1) * part)) -D slice=$slice -D i=0
 	done
 	summarize verify_peer_c8 verify_ours_c8
 	psql_b -At -c "SELECT 'verify outcomes, ours: ' || string_agg(status || ' ' || n, ', ') FROM
@@ -302,10 +305,10 @@ gateway_cases() {
 		CREATE ROLE bench_gw LOGIN IN ROLE justauth_gateway; END IF; END \$\$" >/dev/null
 	psql_b -At -F ' ' -c "SELECT ours_id, ours_key FROM bench.clients WHERE i BETWEEN 1 AND 100" >"$RES/clients.txt"
 	# pool parts: round r uses part 2r-2 for pgbench and 2r-1 for wrk
-	part=${BENCH_MIX_PART:-30000}
+	part=${BENCH_MIX_PART:-12000}
 	slice=$((part / 8))
 	echo "  making the mix pool: $(((2 * ROUNDS + 1) * part)) codes"
-	psql_b -v pool=$(((2 * ROUNDS + 1) * part)) -v who=ours -v tab=mix_codes -v base=9500000000 -f bench/pool.sql >/dev/null
+	psql_b -v pool=$(((2 * ROUNDS + 1) * part)) -v who=ours -v tab=mix_codes -v base=9500000000 -f bench/pool.sql >/dev/null 2>&1
 	for r in $(seq "$ROUNDS"); do
 		psql_b -At -F ' ' -c "SELECT client_id, number, code, wrong FROM bench.mix_codes
 			WHERE i > $(((2 * r - 1) * part)) AND i <= $((2 * r * part)) ORDER BY i" >"$RES/mixcodes$r.txt"
@@ -463,17 +466,18 @@ compare_cases() {
 		done
 		summarize before_send_many_c$c after_send_many_c$c before_send_one_c$c after_send_one_c$c
 	done
-	pool=${BENCH_POOL:-150000}
+	pool=${BENCH_POOL:-60000}
 	part=$((pool / ROUNDS))
 	slice=$((part / 8))
-	psql_on "$PORT_BASE" -v pool="$pool" -v who=ours -v tab=cmp_codes -v base=8500000000 -f bench/pool.sql >/dev/null &
-	psql_b -v pool="$pool" -v who=ours -v tab=cmp_codes -v base=8500000000 -f bench/pool.sql >/dev/null
-	wait
+	psql_on "$PORT_BASE" -v pool="$pool" -v who=ours -v tab=cmp_codes -v base=8500000000 -f bench/pool.sql >/dev/null 2>&1 &
+	local maker=$!
+	psql_b -v pool="$pool" -v who=ours -v tab=cmp_codes -v base=8500000000 -f bench/pool.sql >/dev/null 2>&1
+	wait "$maker"
 	sed 's/bench\.ours_codes/bench.cmp_codes/g' bench/pgbench/verify_ours.sql >"$WORK/verify_cmp.sql"
 	chmod 644 "$WORK/verify_cmp.sql"
 	for r in $(seq "$ROUNDS"); do
-		PGB_PORT=$PORT_BASE pgb before_verify_c8 "$WORK/verify_cmp.sql" 8 -D base=$(((r - 1) * part)) -D slice=$slice -D i=0
-		pgb after_verify_c8 "$WORK/verify_cmp.sql" 8 -D base=$(((r - 1) * part)) -D slice=$slice -D i=0
+		PGB_SECS=$VSECS PGB_PORT=$PORT_BASE pgb before_verify_c8 "$WORK/verify_cmp.sql" 8 -D base=$(((r - 1) * part)) -D slice=$slice -D i=0
+		PGB_SECS=$VSECS pgb after_verify_c8 "$WORK/verify_cmp.sql" 8 -D base=$(((r - 1) * part)) -D slice=$slice -D i=0
 	done
 	summarize before_verify_c8 after_verify_c8
 	echo "$BENCH_BASELINE ($(git rev-parse --short "$BENCH_BASELINE"))" >"$RES/baseline.txt"
