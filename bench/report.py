@@ -279,9 +279,9 @@ def do_markdown(res, secs):
     sys.stderr.write(table + "\n")
     if notes:
         sys.stderr.write("\n".join("not measured: " + n for n in notes) + "\n")
-    extra_md = os.environ.get("BENCH_APPENDIX")
-    if extra_md and os.path.exists(extra_md):
-        md.append(open(extra_md).read())
+    notes = os.path.join(os.path.dirname(os.path.abspath(__file__)), "NOTES.md")
+    if os.path.exists(notes):
+        md.append(open(notes).read())
     print("\n".join(md))
 
 

@@ -241,9 +241,15 @@ accepted_since() {
 		(SELECT count(*) FROM peer.otps WHERE created_at >= '$1')"
 }
 
+# cpu_ticks PID: user + system CPU time of a process, in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+
 sql_cases() {
-	local r c t0 pool part slice
+	local r c t0 pool part slice wpid w0 s0
 	echo "== SQL cases: pgbench -M prepared, $ROUNDS rounds of $SECS s, sides alternating"
+	wpid=$(psql_b -At -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'justauth delivery worker'")
+	w0=$(cpu_ticks "${wpid:-0}")
+	s0=$(date +%s)
 	for r in $(seq "$ROUNDS"); do
 		pgb select1_c8 select1.sql 8
 		pgb insert_c8 insert_commit.sql 8
@@ -282,6 +288,12 @@ sql_cases() {
 	psql_b -At -c "SELECT 'verify outcomes, peer: ' || string_agg(status || ' ' || n, ', ') FROM
 		(SELECT status, count(*) n FROM peer.otps s JOIN bench.peer_codes c
 		   ON c.client_id = s.client_id AND c.number = s.number GROUP BY 1 ORDER BY 1) x"
+	if [ -n "$wpid" ]; then
+		local ticks=$(($(cpu_ticks "$wpid") - w0)) secs=$(($(date +%s) - s0)) hz
+		hz=$(getconf CLK_TCK)
+		printf '%s\n' "Cluster A's parked delivery worker (1 message/s, outbox backlog growing to $(psql_b -At -c "SELECT count(*) FROM justauth.outbox WHERE status = 'queued'") queued rows) used $(awk -v t="$ticks" -v h="$hz" -v s="$secs" 'BEGIN {printf "%.1f s of CPU in %d s (%.1f %% of one core)", t / h, s, 100 * t / h / s}') during the SQL cases: this is charged to *ours* (the peer has no worker)." >"$RES/30_parked_worker.md"
+		sed 's/^/  /' "$RES/30_parked_worker.md"
+	fi
 }
 
 not_measured() {
