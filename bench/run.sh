@@ -186,6 +186,11 @@ start_cluster "$WORK/pg-a" "$PORT" "$WORK/server" <<CONF
 justauth.whatsapp_api_url = 'http://127.0.0.1:$MOCK_A'
 justauth.max_messages_per_second = 1
 CONF
+pg_settings_dump=$(psql_b -At -F ' = ' -c "SELECT name, setting || coalesce(' ' || unit, '') FROM pg_settings
+	WHERE name IN ('shared_buffers', 'synchronous_commit', 'fsync', 'wal_level', 'max_wal_size',
+		'checkpoint_timeout', 'max_connections', 'shared_preload_libraries', 'autovacuum',
+		'wal_sync_method', 'full_page_writes', 'work_mem', 'jit', 'track_commit_timestamp')
+		OR name LIKE 'justauth.%' AND name NOT LIKE '%token%' ORDER BY name")
 if [ "$HAVE_WORKER" = 1 ] && [[ " $CASES " == *" worker "* ]]; then
 	# Cluster W: the worker delivers to its own mock at full speed;
 	# commit timestamps give commit -> first byte at the mock.
@@ -507,6 +512,47 @@ done
 
 if [ -n "${BENCH_BASELINE:-}" ]; then compare_cases; fi
 
+# Instructions per call, before and after, with callgrind on a stand-alone
+# backend (deterministic, unlike throughput on a shared machine): N sends to
+# new numbers, then N verifies of those codes (every 4th one wrong).
+callgrind_cases() {
+	local n=${BENCH_CALLGRIND_CALLS:-1000} d side fn what
+	command -v valgrind >/dev/null || { not_measured callgrind "instruction counts: valgrind is not installed"; return 0; }
+	echo "== instructions per call (callgrind, stand-alone backend, $n calls)"
+	for d in "$WORK/pg-a" "$WORK/pg-base"; do
+		"${as_pg[@]}" "$PG_BIN/pg_ctl" -D "$d" -m fast -w stop >/dev/null
+	done
+	# a stand-alone backend reads one statement per line
+	echo "SELECT count(justauth_send_otp(b.ours_id, b.ours_key, '91' || (7400000000 + j)::text)) FROM generate_series(1, $n) j JOIN bench.clients b ON b.i = 1 + j % 100;" >"$WORK/cg-send.sql"
+	echo "SELECT count(justauth_verify_otp(o.client_id, o.to_number, CASE WHEN o.message_id % 4 = 0 THEN lpad(((o.code::int + 1) % 1000000)::text, 6, '0') ELSE o.code END)) FROM justauth.outbox o WHERE o.to_number::bigint BETWEEN 917400000001 AND $((917400000000 + n)) AND o.code IS NOT NULL;" >"$WORK/cg-verify.sql"
+	chmod 644 "$WORK"/cg-*.sql
+	for side in after:pg-a:server before:pg-base:server-base; do
+		IFS=: read -r what d root <<<"$side"
+		for fn in send verify; do
+			"${as_pg[@]}" valgrind --tool=callgrind --toggle-collect="justauth_${fn}_otp" \
+				--callgrind-out-file="$WORK/cg.$what.$fn" \
+				"$WORK/$root/usr/lib/postgresql/15/bin/postgres" --single -D "$WORK/$d" "$DB" \
+				<"$WORK/cg-$fn.sql" >/dev/null 2>"$WORK/cg.$what.$fn.err"
+			awk -v n="$n" '/Collected :/ {printf "%d\n", $NF / n}' "$WORK/cg.$what.$fn.err" >"$RES/cg_${what}_$fn.txt"
+		done
+	done
+	{
+		echo "### Instructions per call in this run (callgrind, $n calls on a stand-alone backend)"
+		echo
+		echo "| call | before | after | after/before |"
+		echo "|---|---|---|---|"
+		for fn in send verify; do
+			awk -v f="$fn" -v b="$(cat "$RES/cg_before_$fn.txt")" -v a="$(cat "$RES/cg_after_$fn.txt")" \
+				'BEGIN {printf "| justauth_%s_otp | %d | %d | %.3f× |\n", f, b, a, (b > 0 ? a / b : 0)}'
+		done
+		echo
+		echo "Verify calls: 3 of 4 with the right code, 1 of 4 wrong. Commit work is not included (one transaction)."
+	} >"$RES/41_callgrind.md"
+	sed 's/^/  /' "$RES/41_callgrind.md"
+}
+
+if [ -n "${BENCH_BASELINE:-}" ] && [ -n "${BENCH_CALLGRIND:-1}" ]; then callgrind_cases; fi
+
 load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 {
 	echo "## Machine and settings"
@@ -518,10 +564,7 @@ load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 	echo "- PostgreSQL settings that differ from the defaults or matter here:"
 	echo
 	echo '```'
-	psql_b -At -F ' = ' -c "SELECT name, setting || coalesce(' ' || unit, '') FROM pg_settings
-		WHERE name IN ('shared_buffers', 'synchronous_commit', 'fsync', 'wal_level', 'max_wal_size',
-			'checkpoint_timeout', 'max_connections', 'shared_preload_libraries', 'autovacuum',
-			'wal_sync_method', 'full_page_writes', 'work_mem', 'jit') ORDER BY name"
+	echo "$pg_settings_dump"
 	echo '```'
 } >"$RES/environment.txt"
 python3 bench/report.py markdown "$RES" "$SECS" >"$top/BENCHMARKS.md"
