@@ -95,7 +95,7 @@ create_server_key(const char *path)
 				 errmsg("could not install server key file \"%s\": %m", path)));
 	}
 	unlink(tmppath);
-	fsync_parent_path(path, ERROR);
+	fsync_fname(DataDir, true);
 }
 
 /*
