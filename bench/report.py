@@ -266,8 +266,10 @@ def do_markdown(res, secs):
     md.append("Produced by `make bench` (bench/run.sh). Every figure is a ratio against a reference "
               "measured side by side in the same run, on the same cluster with the same settings, "
               "because the absolute numbers of a shared 2-core machine are noisy. Throughput is "
-              "pgbench `-M prepared` tps or wrk requests/s over %s s per case; latencies are "
-              "percentiles of every transaction (pgbench `--log`, wrk `--latency`).\n" % secs)
+              "pgbench `-M prepared` tps or wrk requests/s, the median of alternating rounds of %s s "
+              "(verify: 2 s); latencies are percentiles of every transaction (pgbench `--log`, "
+              "wrk `--latency`). How each case is measured, the core changes made for speed and "
+              "what was found along the way are at the end.\n" % secs)
     md.append(env + "\n")
     md.append("## Results\n")
     md.append(table + "\n")
