@@ -28,6 +28,7 @@ CASES=${BENCH_CASES:-sql gateway worker}
 PORT=${BENCH_PGPORT:-55491}		# cluster A: SQL and gateway cases
 PORT_W=$((PORT + 1))			# cluster W: worker cases
 PORT_BASE=$((PORT + 2))			# cluster B: baseline build (BENCH_BASELINE)
+PORT_AFTER=$((PORT + 6))		# cluster C: this build again, as fresh as B
 MOCK_A=$((PORT + 3))
 MOCK_W=$((PORT + 4))
 GWPORT=$((PORT + 5))
@@ -207,6 +208,10 @@ if [ -n "${BENCH_BASELINE:-}" ]; then
 	make -s -C "$baseline_tree" justauth.so >/dev/null
 	private_server "$WORK/server-base" "$baseline_tree"
 	start_cluster "$WORK/pg-base" "$PORT_BASE" "$WORK/server-base" <<CONF
+justauth.whatsapp_api_url = 'http://127.0.0.1:$MOCK_A'
+justauth.max_messages_per_second = 1
+CONF
+	start_cluster "$WORK/pg-after" "$PORT_AFTER" "$WORK/server" <<CONF
 justauth.whatsapp_api_url = 'http://127.0.0.1:$MOCK_A'
 justauth.max_messages_per_second = 1
 CONF
@@ -479,9 +484,9 @@ compare_cases() {
 	for c in 8 32; do
 		for r in $(seq "$ROUNDS"); do
 			PGB_PORT=$PORT_BASE pgb before_send_many_c$c send_ours_many.sql $c
-			pgb after_send_many_c$c send_ours_many.sql $c
+			PGB_PORT=$PORT_AFTER pgb after_send_many_c$c send_ours_many.sql $c
 			PGB_PORT=$PORT_BASE pgb before_send_one_c$c send_ours_one.sql $c
-			pgb after_send_one_c$c send_ours_one.sql $c
+			PGB_PORT=$PORT_AFTER pgb after_send_one_c$c send_ours_one.sql $c
 		done
 		summarize before_send_many_c$c after_send_many_c$c before_send_one_c$c after_send_one_c$c
 	done
@@ -490,13 +495,13 @@ compare_cases() {
 	slice=$((part / 8))
 	psql_on "$PORT_BASE" -v pool="$pool" -v who=ours -v tab=cmp_codes -v base=8500000000 -f bench/pool.sql >/dev/null 2>&1 &
 	local maker=$!
-	psql_b -v pool="$pool" -v who=ours -v tab=cmp_codes -v base=8500000000 -f bench/pool.sql >/dev/null 2>&1
+	psql_on "$PORT_AFTER" -v pool="$pool" -v who=ours -v tab=cmp_codes -v base=8500000000 -f bench/pool.sql >/dev/null 2>&1
 	wait "$maker"
 	sed 's/bench\.ours_codes/bench.cmp_codes/g' bench/pgbench/verify_ours.sql >"$WORK/verify_cmp.sql"
 	chmod 644 "$WORK/verify_cmp.sql"
 	for r in $(seq "$ROUNDS"); do
 		PGB_SECS=$VSECS PGB_PORT=$PORT_BASE pgb before_verify_c8 "$WORK/verify_cmp.sql" 8 -D base=$(((r - 1) * part)) -D slice=$slice -D i=0
-		PGB_SECS=$VSECS pgb after_verify_c8 "$WORK/verify_cmp.sql" 8 -D base=$(((r - 1) * part)) -D slice=$slice -D i=0
+		PGB_SECS=$VSECS PGB_PORT=$PORT_AFTER pgb after_verify_c8 "$WORK/verify_cmp.sql" 8 -D base=$(((r - 1) * part)) -D slice=$slice -D i=0
 	done
 	summarize before_verify_c8 after_verify_c8
 	echo "$BENCH_BASELINE ($(git rev-parse --short "$BENCH_BASELINE"))" >"$RES/baseline.txt"
@@ -519,14 +524,14 @@ callgrind_cases() {
 	local n=${BENCH_CALLGRIND_CALLS:-1000} d side fn what
 	command -v valgrind >/dev/null || { not_measured callgrind "instruction counts: valgrind is not installed"; return 0; }
 	echo "== instructions per call (callgrind, stand-alone backend, $n calls)"
-	for d in "$WORK/pg-a" "$WORK/pg-base"; do
+	for d in "$WORK/pg-after" "$WORK/pg-base"; do
 		"${as_pg[@]}" "$PG_BIN/pg_ctl" -D "$d" -m fast -w stop >/dev/null
 	done
 	# a stand-alone backend reads one statement per line
 	echo "SELECT count(justauth_send_otp(b.ours_id, b.ours_key, '91' || (7400000000 + j)::text)) FROM generate_series(1, $n) j JOIN bench.clients b ON b.i = 1 + j % 100;" >"$WORK/cg-send.sql"
 	echo "SELECT count(justauth_verify_otp(o.client_id, o.to_number, CASE WHEN o.message_id % 4 = 0 THEN lpad(((o.code::int + 1) % 1000000)::text, 6, '0') ELSE o.code END)) FROM justauth.outbox o WHERE o.to_number::bigint BETWEEN 917400000001 AND $((917400000000 + n)) AND o.code IS NOT NULL;" >"$WORK/cg-verify.sql"
 	chmod 644 "$WORK"/cg-*.sql
-	for side in after:pg-a:server before:pg-base:server-base; do
+	for side in after:pg-after:server before:pg-base:server-base; do
 		IFS=: read -r what d root <<<"$side"
 		for fn in send verify; do
 			"${as_pg[@]}" valgrind --tool=callgrind --toggle-collect="justauth_${fn}_otp" \
