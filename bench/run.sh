@@ -413,7 +413,12 @@ worker_cases() {
 			FROM justauth.ledger l JOIN justauth.sessions s USING (session_id)
 			WHERE l.kind = 'debit' AND l.created_at >= '$1'" >"$2"
 	}
-	wpid=$(psql_w -At -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'justauth delivery worker'")
+	# the worker starts (again) a few seconds after the bench database exists
+	for _ in $(seq 100); do
+		wpid=$(psql_w -At -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'justauth delivery worker'")
+		[ -n "$wpid" ] && break
+		sleep 0.2
+	done
 	rss0="$(anon_kb "$wpid") $(rss_kb "$wpid")"
 
 	# commit -> first byte at the mock, at a steady 100 and 500 sends/s
