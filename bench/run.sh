@@ -509,7 +509,7 @@ compare_cases() {
 		PGB_SECS=$VSECS PGB_PORT=$PORT_AFTER pgb after_verify_c8 "$WORK/verify_cmp.sql" 8 -D base=$(((r - 1) * part)) -D slice=$slice -D i=0
 	done
 	summarize before_verify_c8 after_verify_c8
-	echo "$BENCH_BASELINE ($(git rev-parse --short "$BENCH_BASELINE"))" >"$RES/baseline.txt"
+	git rev-parse --short "$BENCH_BASELINE" >"$RES/baseline.txt"
 }
 
 for group in $CASES; do
@@ -541,6 +541,9 @@ callgrind_cases() {
 			FROM generate_series(1, $n) j JOIN bench.clients b ON b.i = 1 + j % 100 ORDER BY j" >"$WORK/cg-verify.$what.sql"
 	done
 	chmod 644 "$WORK"/cg-*.sql
+	# the same starting state: no dead wallet versions left for one side only
+	psql_on "$PORT_AFTER" -c "VACUUM" >/dev/null
+	psql_on "$PORT_BASE" -c "VACUUM" >/dev/null
 	for d in "$WORK/pg-after" "$WORK/pg-base"; do
 		"${as_pg[@]}" "$PG_BIN/pg_ctl" -D "$d" -m fast -w stop >/dev/null
 	done
