@@ -146,6 +146,7 @@ extern void gw_metrics_set_threads(int threads);
 extern void gw_metrics_db_connect(bool ok);
 extern void gw_metrics_db_open_delta(int delta);
 extern void gw_metrics_in_flight(int delta);
+extern long gw_metrics_in_flight_now(void);
 extern void gw_metrics_db_unavailable(void);
 extern void gw_metrics_webhook_applied(long n);
 extern void gw_handle_metrics(GwRequest *req);
