@@ -12,6 +12,7 @@
 #include "common/sha2.h"
 #include "executor/spi.h"
 #include "funcapi.h"
+#include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 
 #include "justauth.h"
@@ -29,10 +30,10 @@ static SPIPlanPtr rotate_plan = NULL;
 static SPIPlanPtr mode_plan = NULL;
 
 /*
- * keep_plan prepares a statement once per backend and keeps it.
+ * ja_keep_plan prepares a statement once per backend and keeps it.
  */
-static SPIPlanPtr
-keep_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes)
+SPIPlanPtr
+ja_keep_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes)
 {
 	if (*slot == NULL)
 	{
@@ -44,15 +45,6 @@ keep_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes)
 		*slot = plan;
 	}
 	return *slot;
-}
-
-/*
- * ja_keep_plan is keep_plan for the other modules.
- */
-SPIPlanPtr
-ja_keep_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes)
-{
-	return keep_plan(slot, sql, nargs, argtypes);
 }
 
 /*
@@ -93,7 +85,7 @@ ja_load_client(const char *client_id, JaClient *client)
 	bytea	   *hash;
 	char	   *cc;
 
-	keep_plan(&load_plan,
+	ja_keep_plan(&load_plan,
 			  "SELECT api_key_hash, mode = 'live', status = 'suspended', funded_at IS NOT NULL,"
 			  "       verify_requires_api_key, code_length, code_ttl_seconds, max_attempts,"
 			  "       resend_cooldown_seconds, max_sends_per_window, send_window_seconds,"
@@ -189,7 +181,7 @@ justauth_create_client(PG_FUNCTION_ARGS)
 				 errhint("Call justauth_create_client('Acme', mode => 'sandbox').")));
 	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	mode = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	if (strlen(name) == 0 || strlen(name) > 200 || strspn(name, " \t\r\n") == strlen(name))
+	if (strlen(name) == 0 || pg_mbstrlen(name) > 200 || strspn(name, " \t\r\n") == strlen(name))
 		ereport(ERROR,
 				(errcode(ERRCODE_JA_INVALID_NAME),
 				 errmsg("invalid client name"),
@@ -208,7 +200,7 @@ justauth_create_client(PG_FUNCTION_ARGS)
 	api_key_hash(api_key, hash);
 
 	SPI_connect();
-	keep_plan(&insert_plan,
+	ja_keep_plan(&insert_plan,
 			  "WITH c AS (INSERT INTO justauth.clients (client_id, name, mode, api_key_hash, api_key_hint)"
 			  "           VALUES ($1, $2, $3, $4, $5) RETURNING client_id)"
 			  "INSERT INTO justauth.wallet_shards (client_id, shard)"
@@ -246,7 +238,7 @@ justauth_rotate_api_key(PG_FUNCTION_ARGS)
 	text	   *result;
 
 	SPI_connect();
-	keep_plan(&mode_plan,
+	ja_keep_plan(&mode_plan,
 			  "SELECT mode = 'live' FROM justauth.clients WHERE client_id = $1 FOR UPDATE",
 			  1, argtypes);
 	values[0] = CStringGetTextDatum(client_id);
@@ -259,7 +251,7 @@ justauth_rotate_api_key(PG_FUNCTION_ARGS)
 
 	ja_random_token(live ? "sk_live_" : "sk_test_", API_KEY_BYTES, api_key, sizeof(api_key));
 	api_key_hash(api_key, hash);
-	keep_plan(&rotate_plan,
+	ja_keep_plan(&rotate_plan,
 			  "UPDATE justauth.clients SET api_key_hash = $2, api_key_hint = $3, key_rotated_at = now()"
 			  " WHERE client_id = $1",
 			  3, argtypes);

@@ -17,6 +17,7 @@
 
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/uuid.h"
@@ -162,7 +163,7 @@ justauth_deposit(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_JA_INVALID_AMOUNT),
 				 errmsg("deposit of " INT64_FORMAT " credits is out of range", credits),
 				 errhint("Deposit between 1 and " INT64_FORMAT " credits.", MAX_DEPOSIT)));
-	if (strlen(reference) == 0 || strlen(reference) > 200)
+	if (strlen(reference) == 0 || pg_mbstrlen(reference) > 200)
 		ereport(ERROR,
 				(errcode(ERRCODE_JA_INVALID_REFERENCE),
 				 errmsg("invalid deposit reference"),
@@ -248,7 +249,7 @@ justauth_deposit(PG_FUNCTION_ARGS)
 /*
  * ja_refund gives back the credit a session was charged, at most once
  * (a unique index on refund rows guards against races), and marks the
- * session failed.  Returns whether a credit was given back now.
+ * session failed so its code can no longer be verified.  Returns whether a credit was given back now.
  */
 static bool
 ja_refund(Datum session_id, const char *reason)
@@ -259,18 +260,12 @@ ja_refund(Datum session_id, const char *reason)
 	bool		isnull;
 	bool		refunded = false;
 
-	ja_keep_plan(&fail_session_plan,
-				 "UPDATE justauth.sessions SET status = 'failed'"
-				 " WHERE session_id = $1 AND status = 'pending'",
-				 1, uuidtype);
-	ja_exec(fail_session_plan, &session_id, NULL, 0);
-
 	ja_keep_plan(&find_debit_plan,
 				 "SELECT client_id, shard FROM justauth.ledger"
 				 " WHERE session_id = $1 AND kind = 'debit'",
 				 1, uuidtype);
 	if (ja_exec(find_debit_plan, &session_id, NULL, 1) == 0)
-		return false;			/* never charged: test number or unknown */
+		goto fail_session;		/* never charged: test number or unknown */
 	values[0] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	values[0] = PointerGetDatum(PG_DETOAST_DATUM_COPY(values[0]));
 	values[1] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
@@ -294,6 +289,19 @@ ja_refund(Datum session_id, const char *reason)
 		ja_exec(credit_shard_plan, values, NULL, 0);
 		refunded = true;
 	}
+
+fail_session:
+
+	/*
+	 * The session row is locked last: a send superseding this session locks
+	 * its wallet row first, so taking them in the same order avoids a
+	 * deadlock between a refund and a resend to the same number.
+	 */
+	ja_keep_plan(&fail_session_plan,
+				 "UPDATE justauth.sessions SET status = 'failed'"
+				 " WHERE session_id = $1 AND status = 'pending'",
+				 1, uuidtype);
+	ja_exec(fail_session_plan, &session_id, NULL, 0);
 	return refunded;
 }
 
