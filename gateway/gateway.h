@@ -153,6 +153,7 @@ extern void gw_handle_metrics(GwRequest *req);
 
 /* accesslog.c */
 extern bool gw_access_log_open(const char *target);
+extern void gw_access_log_reopen(const char *target);
 extern void gw_access_log_close(void);
 extern void gw_access_log(const GwRequest *req, double seconds);
 extern void gw_log(const char *level, const char *fmt,...)

@@ -400,7 +400,10 @@ main(int argc, char **argv)
 		if (sigwait(&sigs, &sig) != 0)
 			continue;
 		if (sig == SIGHUP)
+		{
+			gw_access_log_reopen(gw_config.access_log);
 			continue;
+		}
 		break;
 	}
 	gw_log("info", "received signal %d, finishing requests in flight", sig);
