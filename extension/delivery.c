@@ -254,6 +254,7 @@ ja_finish_request(JaSlot *slot, CURLcode rc, JaBatchResult *result)
 
 	slot->busy = false;
 	curl_multi_remove_handle(multi, slot->easy);
+	explicit_bzero(slot->body, slot->body_len);
 	pfree(slot->body);
 	slot->body = NULL;
 
@@ -367,6 +368,7 @@ ja_http_abort(void)
 		if (slots[i].busy)
 		{
 			curl_multi_remove_handle(multi, slots[i].easy);
+			explicit_bzero(slots[i].body, slots[i].body_len);
 			slots[i].busy = false;
 		}
 	}
@@ -450,6 +452,7 @@ ja_http_send_batch(JaMessage *msgs, int n, JaTokenBucket *bucket,
 			JaMessage  *msg = slots[i].msg;
 
 			curl_multi_remove_handle(multi, slots[i].easy);
+			explicit_bzero(slots[i].body, slots[i].body_len);
 			slots[i].busy = false;
 			msg->outcome = JA_OUT_RETRY;
 			msg->retry_ms = 0;

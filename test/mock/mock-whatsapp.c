@@ -614,7 +614,7 @@ main(int argc, char **argv)
 		{NULL, 0, NULL, 0}
 	};
 	char		listen[128] = "127.0.0.1:8089";
-	char		threads[16] = "128";
+	char		threads[16] = "512";
 	const char *options[32];
 	struct mg_callbacks callbacks;
 	struct mg_context *ctx;

@@ -46,7 +46,7 @@ sub start
 		open STDOUT, '>>', $log or die;
 		open STDERR, '>&', \*STDOUT or die;
 		exec $bin, '--listen', "127.0.0.1:$self->{port}", '--token', $self->{token},
-		  '--phone-number-id', $PHONE_ID, '--threads', '128', @{ $self->{args} }
+		  '--phone-number-id', $PHONE_ID, '--threads', '512', @{ $self->{args} }
 		  or die "exec $bin: $!";
 	}
 	$self->{pid} = $pid;
