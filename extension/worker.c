@@ -225,7 +225,8 @@ ja_round(void)
 	{
 		ja_set_state(JA_WS_RECOVERY, "justauth: idle while in recovery");
 		ja_report_idle_reason(JA_WS_RECOVERY);
-		return ja_poll_interval_ms;
+		/* nothing wakes us at promotion: look again every second */
+		return Min(ja_poll_interval_ms, 1000);
 	}
 	if (!extension_ready)
 	{

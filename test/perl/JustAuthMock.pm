@@ -116,7 +116,7 @@ sub wait_until
 	return 0;
 }
 
-# start_worker_node($name, $mock, extra => "conf lines"): a cluster with
+# start_worker_node($name, $mock, extra => "conf lines", init => {...}): a cluster with
 # justauth preloaded, its worker pointed at the mock, the extension created
 # in database postgres.  The safety poll is an hour unless overridden, so
 # anything delivered promptly was woken at commit.
@@ -124,7 +124,7 @@ sub start_worker_node
 {
 	my ($name, $mock, %opt) = @_;
 	my $node = PostgreSQL::Test::Cluster->new($name);
-	$node->init;
+	$node->init(%{ $opt{init} // {} });
 	my $url = $mock ? $mock->url : 'http://127.0.0.1:1';
 	$node->append_conf('postgresql.conf', qq{
 shared_preload_libraries = 'justauth'
