@@ -164,7 +164,7 @@ ja_define_delivery_settings(void)
 							gettext_noop("Maximum concurrent requests to the WhatsApp API."),
 							NULL,
 							&ja_max_in_flight,
-							100, 1, 5000,
+							100, 1, 1000,
 							PGC_SIGHUP,
 							0,
 							NULL, NULL, NULL);

@@ -244,7 +244,7 @@ ja_round(void)
 			{
 				pg_atomic_fetch_add_u64(&ja_shared->reclaimed, reclaimed);
 				ereport(LOG,
-						(errmsg("justauth: reclaimed " INT64_FORMAT " message(s) left in flight by a previous worker",
+						(errmsg("justauth: reclaimed " INT64_FORMAT " message(s) left in flight by a previous worker or a failed round",
 								reclaimed)));
 			}
 		}
@@ -395,6 +395,15 @@ justauth_worker_main(Datum arg)
 	BackgroundWorkerInitializeConnection(ja_database, NULL, 0);
 	pgstat_report_appname("justauth delivery worker");
 
+	/*
+	 * Our SQL is schema-qualified; pin search_path anyway.  Bound lock waits
+	 * so a session holding outbox rows cannot stall the worker (or its
+	 * shutdown): the round fails, is logged, and is retried.
+	 */
+	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("lock_timeout", "5s", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("statement_timeout", "60s", PGC_SUSET, PGC_S_OVERRIDE);
+
 	/* wake-ups are accepted only once we can act on them */
 	pg_atomic_write_u32(&ja_shared->worker_procno, (uint32) MyProc->pgprocno + 1);
 
@@ -439,6 +448,7 @@ justauth_worker_main(Datum arg)
 			RESUME_INTERRUPTS();
 			ja_wipe(msgs, msgs_len);
 			ja_note_error(JA_EK_DATABASE, 0, 0);
+			/* recheck the extension, and retake what this round had claimed */
 			extension_ready = false;
 			ja_set_state(JA_WS_IDLE, "justauth: waiting after an error");
 			sleep_ms = JA_ERROR_RETRY_MS;

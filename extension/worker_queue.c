@@ -115,11 +115,12 @@ ja_queue_extension_ready(void)
 }
 
 /*
- * ja_queue_reclaim runs at worker start: messages still 'sending' were
- * claimed by a worker that died (crash, kill -9, PostgreSQL restart).  There
- * is only ever one worker, so they can be retaken at once instead of after
- * their visibility timeout.  Their request may or may not have reached
- * WhatsApp: this is the at-least-once window.
+ * ja_queue_reclaim runs at worker start, and after a round failed: messages
+ * still 'sending' were claimed by a worker that died (crash, kill -9,
+ * PostgreSQL restart) or by the failed round.  There is only ever one
+ * worker, so they can be retaken at once instead of after their visibility
+ * timeout.  Their request may or may not have reached WhatsApp: this is the
+ * at-least-once window.
  */
 int64
 ja_queue_reclaim(void)

@@ -189,6 +189,28 @@ is(sql('SELECT failed FROM justauth.worker_status'), '1', 'only the 131026 messa
 	$mock->control(fail => 'none');
 }
 
+# The worker's own SQL failing (here: a lock held past its lock_timeout)
+# is logged and retried; the worker does not crash, the message survives.
+{
+	my $number = '91987650' . sprintf('%04d', $seq);
+	$mock->control(fail => '500', to => $number);
+	my ($rid) = send_one();
+	my $pid = sql('SELECT pid FROM justauth.worker_status');
+	ok(wait_until(sub { outbox_row($node, $rid)->{attempts} >= 1 }, 'retrying'), 'lock: message being retried');
+	my $bg = $node->background_psql('postgres');
+	$bg->query_safe('BEGIN; LOCK TABLE justauth.outbox IN EXCLUSIVE MODE');
+	ok(wait_until(sub { $node->log_contains('canceling statement due to lock timeout') }, 'lock timeout'),
+		'lock: the blocked round fails with a logged lock timeout');
+	is(sql('SELECT last_error FROM justauth.worker_status'), "the worker's SQL failed; see the server log",
+		'lock: worker_status points at the server log');
+	$bg->query_safe('COMMIT');
+	$bg->quit;
+	$mock->control(fail => 'none');
+	ok(wait_until(sub { outbox_row($node, $rid)->{status} eq 'sent' }, 'sent after lock'),
+		'lock: delivered once the lock is gone');
+	is(sql('SELECT pid FROM justauth.worker_status'), $pid, 'lock: same worker process, no crash');
+}
+
 is(sql("SELECT count(*) FROM justauth.outbox WHERE code IS NOT NULL AND status NOT IN ('queued', 'sending')"),
 	'0', 'no plaintext code left in any final row');
 is(sql("SELECT count(*) FROM justauth.wallets WHERE balance <> ledger_sum"), '0', 'wallets equal their ledgers');
