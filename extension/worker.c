@@ -216,7 +216,9 @@ ja_round(void)
 	JaBatchResult result;
 	TimestampTz now;
 	int64		visibility;
+	int64		reclaimed;
 	int64		due;
+	char		activity[64];
 	int			limit;
 	int			expired = 0;
 	int			n;
@@ -237,16 +239,13 @@ ja_round(void)
 			return ja_poll_interval_ms;
 		}
 		extension_ready = true;
+		reclaimed = ja_queue_reclaim();
+		if (reclaimed > 0)
 		{
-			int64		reclaimed = ja_queue_reclaim();
-
-			if (reclaimed > 0)
-			{
-				pg_atomic_fetch_add_u64(&ja_shared->reclaimed, reclaimed);
-				ereport(LOG,
-						(errmsg("justauth: reclaimed " INT64_FORMAT " message(s) left in flight by a previous worker or a failed round",
-								reclaimed)));
-			}
+			pg_atomic_fetch_add_u64(&ja_shared->reclaimed, reclaimed);
+			ereport(LOG,
+					(errmsg("justauth: reclaimed " INT64_FORMAT " message(s) left in flight by a previous worker or a failed round",
+							reclaimed)));
 		}
 	}
 	now = GetCurrentTimestamp();
@@ -313,12 +312,8 @@ ja_round(void)
 		return Min(ja_poll_interval_ms, Max(due, 10));
 	}
 
-	{
-		char		activity[64];
-
-		snprintf(activity, sizeof(activity), "justauth: sending %d message(s)", n);
-		ja_set_state(JA_WS_SENDING, activity);
-	}
+	snprintf(activity, sizeof(activity), "justauth: sending %d message(s)", n);
+	ja_set_state(JA_WS_SENDING, activity);
 	ja_http_send_batch(msgs, n, &bucket, &result);
 	ja_queue_record(msgs, n);
 	ja_count_outcomes(msgs, n);

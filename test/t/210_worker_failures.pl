@@ -68,7 +68,21 @@ for my $case (
 		"$label: the mock saw the retries");
 	is(refunds($rid), '0:', "$label: no refund for a delivered message");
 }
-ok(sql('SELECT retried FROM justauth.worker_status') >= 7, 'worker_status counts retries');
+# Connection refused: the mock is down, the message is retried until it is
+# back on the same port.
+{
+	$mock->stop;
+	my ($rid) = send_one();
+	ok(wait_until(sub { outbox_row($node, $rid)->{attempts} >= 2 }, 'retries while down'),
+		'connection refused: retried');
+	like(outbox_row($node, $rid)->{error_text}, qr/Couldn't connect|Connection refused|Failed to connect/i,
+		'connection refused: transport error recorded');
+	is(outbox_row($node, $rid)->{status}, 'queued', 'connection refused: still queued');
+	$mock->start;
+	ok(wait_until(sub { outbox_row($node, $rid)->{status} eq 'sent' }, 'sent after mock restart'),
+		'connection refused: delivered once the API is back');
+}
+ok(sql('SELECT retried FROM justauth.worker_status') >= 9, 'worker_status counts retries');
 like(slurp_file($node->logfile), qr/will be retried after a failed request: .*timed out/i,
 	'timeouts are logged as retried');
 
