@@ -339,7 +339,9 @@ ja_queue_record(JaMessage *msgs, int n)
 		else
 			nulls[5][i] = true;
 		cols[6][i] = Int32GetDatum(m->retry_ms);
-		cols[7][i] = Int32GetDatum(m->outcome == JA_OUT_REQUEUE ? -1 : 0);
+		/* a message put back or expired without a request gives its attempt back */
+		cols[7][i] = Int32GetDatum(m->outcome == JA_OUT_REQUEUE ||
+								   m->outcome == JA_OUT_EXPIRED ? -1 : 0);
 	}
 	values[0] = ja_array(cols[0], nulls[0], n, INT8OID);
 	values[1] = ja_array(cols[1], nulls[1], n, TEXTOID);
