@@ -130,6 +130,7 @@ ja_http_configure(void)
 	appendBinaryStringInfo(&buf, ja_api_url, urllen);
 	appendStringInfo(&buf, "/%s/%s/messages", ja_api_version, ja_phone_number_id);
 	free(request_url);
+	request_url = NULL;
 	request_url = ja_malloc(buf.len + 1);
 	memcpy(request_url, buf.data, buf.len + 1);
 	pfree(buf.data);
