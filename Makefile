@@ -19,7 +19,7 @@ PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 .PHONY: gateway mock run stop test bench
-all: gateway mock
+all: $(if $(wildcard gateway/Makefile),gateway) $(if $(wildcard test/mock/Makefile),mock)
 
 gateway:
 	$(MAKE) -C gateway

@@ -9,6 +9,8 @@
 #define JUSTAUTH_H
 
 #include "postgres.h"
+#include "fmgr.h"
+#include "lib/stringinfo.h"
 #include "utils/uuid.h"
 
 /* Custom SQLSTATEs (class JA) for user-facing errors raised by the SQL API. */
@@ -23,6 +25,48 @@
 
 #define JA_WALLET_SHARDS	16
 #define JA_MAX_PARAM_LEN	256
+
+/* A client row as send and verify need it (see client.c). */
+typedef struct JaClient
+{
+	uint8		key_hash[32];
+	bool		live;
+	bool		suspended;
+	bool		funded;
+	bool		verify_requires_key;
+	int			code_length;
+	int			ttl_seconds;
+	int			max_attempts;
+	int			cooldown_seconds;
+	int			window_max_sends;
+	int			window_seconds;
+	int			per_minute_cap;		/* 0: no cap */
+	char		default_cc[4];
+	Datum		allowed_cc;			/* text[], valid until SPI_finish */
+} JaClient;
+
+/* justauth.c */
+extern char *ja_text_arg(FunctionCallInfo fcinfo, int argno, const char *name,
+						 bool required, StringInfo reply);
+
+/* reply.c */
+extern void ja_reply_error(StringInfo reply, const char *error, const char *message);
+extern void ja_reply_error_n(StringInfo reply, const char *error, const char *message,
+							 const char *key, int64 value);
+extern Datum ja_reply_jsonb(StringInfo reply);
+extern void ja_sandbox_message(StringInfo buf, const char *code, int ttl_seconds);
+
+/* client.c (SPI helpers shared by all modules) */
+struct _SPI_plan;
+extern struct _SPI_plan *ja_keep_plan(struct _SPI_plan **slot, const char *sql,
+									  int nargs, Oid *argtypes);
+extern uint64 ja_exec(struct _SPI_plan *plan, Datum *values, const char *nulls, long limit);
+extern Datum ja_bytea_datum(const uint8 *data, size_t len);
+extern bool ja_load_client(const char *client_id, JaClient *client);
+extern bool ja_api_key_matches(const JaClient *client, const char *api_key);
+
+/* wallet.c */
+extern int	ja_wallet_debit(const char *client_id);
 
 /* number.c */
 extern bool ja_normalize_number(const char *in, const char *default_cc,

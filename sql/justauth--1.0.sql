@@ -164,6 +164,7 @@ CREATE TABLE justauth.sessions (
 	last_attempt_at timestamptz
 ) WITH (fillfactor = 80);
 CREATE INDEX sessions_number ON justauth.sessions (client_id, number, created_at);
+CREATE INDEX sessions_client_time ON justauth.sessions (client_id, created_at);
 
 COMMENT ON TABLE justauth.sessions IS
 'One row per accepted send (request_id = session_id). The code is kept only as HMAC-SHA256 under a server key that is not stored in the database. Expiry is computed from expires_at; justauth.session_audit shows the effective status.';
@@ -177,7 +178,6 @@ CREATE TABLE justauth.numbers (
 	current_session_id uuid,
 	recent_sends timestamptz[] NOT NULL DEFAULT '{}',
 	sends bigint NOT NULL DEFAULT 0,
-	verified bigint NOT NULL DEFAULT 0,
 	first_sent_at timestamptz,
 	last_sent_at timestamptz,
 	PRIMARY KEY (client_id, number)

@@ -1,0 +1,265 @@
+/*-------------------------------------------------------------------------
+ *
+ * client.c
+ *		Clients: creation, API key rotation, and the lookup plus API key
+ *		check that every send and verify starts with.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "common/sha2.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "utils/builtins.h"
+
+#include "justauth.h"
+
+PG_FUNCTION_INFO_V1(justauth_create_client);
+PG_FUNCTION_INFO_V1(justauth_rotate_api_key);
+
+#define CLIENT_ID_BYTES 16		/* 128 bits */
+#define API_KEY_BYTES 24		/* 192 bits */
+#define TOKEN_BUF 64
+
+static SPIPlanPtr load_plan = NULL;
+static SPIPlanPtr insert_plan = NULL;
+static SPIPlanPtr rotate_plan = NULL;
+static SPIPlanPtr mode_plan = NULL;
+
+/*
+ * ja_keep_plan prepares a statement once per backend and keeps it.
+ */
+SPIPlanPtr
+ja_keep_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes)
+{
+	if (*slot == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
+
+		if (plan == NULL)
+			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		SPI_keepplan(plan);
+		*slot = plan;
+	}
+	return *slot;
+}
+
+/*
+ * ja_exec runs a kept plan and raises on any SPI failure, returning the
+ * number of rows processed.
+ */
+uint64
+ja_exec(SPIPlanPtr plan, Datum *values, const char *nulls, long limit)
+{
+	int			rc = SPI_execute_plan(plan, values, nulls, false, limit);
+
+	if (rc < 0)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+	return SPI_processed;
+}
+
+/*
+ * api_key_hash hashes an API key into out (32 bytes).
+ */
+static void
+api_key_hash(const char *api_key, uint8 *out)
+{
+	ja_sha256(api_key, strlen(api_key), out);
+}
+
+/*
+ * ja_load_client reads the client's settings (inside SPI).  Returns false
+ * for an unknown client id.
+ */
+bool
+ja_load_client(const char *client_id, JaClient *client)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1];
+	HeapTuple	tup;
+	TupleDesc	desc;
+	bool		isnull;
+	bytea	   *hash;
+	char	   *cc;
+
+	ja_keep_plan(&load_plan,
+			  "SELECT api_key_hash, mode = 'live', status = 'suspended', funded_at IS NOT NULL,"
+			  "       verify_requires_api_key, code_length, code_ttl_seconds, max_attempts,"
+			  "       resend_cooldown_seconds, max_sends_per_window, send_window_seconds,"
+			  "       coalesce(max_sends_per_minute, 0), default_country_code, allowed_country_codes"
+			  "  FROM justauth.clients WHERE client_id = $1",
+			  1, argtypes);
+	values[0] = CStringGetTextDatum(client_id);
+	if (ja_exec(load_plan, values, NULL, 1) == 0)
+		return false;
+
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	hash = DatumGetByteaPP(SPI_getbinval(tup, desc, 1, &isnull));
+	memset(client->key_hash, 0, sizeof(client->key_hash));
+	if (VARSIZE_ANY_EXHDR(hash) == sizeof(client->key_hash))
+		memcpy(client->key_hash, VARDATA_ANY(hash), sizeof(client->key_hash));
+	client->live = DatumGetBool(SPI_getbinval(tup, desc, 2, &isnull));
+	client->suspended = DatumGetBool(SPI_getbinval(tup, desc, 3, &isnull));
+	client->funded = DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull));
+	client->verify_requires_key = DatumGetBool(SPI_getbinval(tup, desc, 5, &isnull));
+	client->code_length = DatumGetInt32(SPI_getbinval(tup, desc, 6, &isnull));
+	client->ttl_seconds = DatumGetInt32(SPI_getbinval(tup, desc, 7, &isnull));
+	client->max_attempts = DatumGetInt32(SPI_getbinval(tup, desc, 8, &isnull));
+	client->cooldown_seconds = DatumGetInt32(SPI_getbinval(tup, desc, 9, &isnull));
+	client->window_max_sends = DatumGetInt32(SPI_getbinval(tup, desc, 10, &isnull));
+	client->window_seconds = DatumGetInt32(SPI_getbinval(tup, desc, 11, &isnull));
+	client->per_minute_cap = DatumGetInt32(SPI_getbinval(tup, desc, 12, &isnull));
+	cc = TextDatumGetCString(SPI_getbinval(tup, desc, 13, &isnull));
+	strlcpy(client->default_cc, cc, sizeof(client->default_cc));
+	client->allowed_cc = SPI_getbinval(tup, desc, 14, &isnull);
+	return true;
+}
+
+/*
+ * ja_api_key_matches compares the key's hash with the stored one in
+ * constant time.
+ */
+bool
+ja_api_key_matches(const JaClient *client, const char *api_key)
+{
+	uint8		hash[PG_SHA256_DIGEST_LENGTH];
+
+	api_key_hash(api_key, hash);
+	return ja_equal_ct(hash, client->key_hash, sizeof(hash));
+}
+
+/*
+ * bytea_datum wraps raw bytes as a bytea datum.
+ */
+Datum
+ja_bytea_datum(const uint8 *data, size_t len)
+{
+	bytea	   *b = palloc(VARHDRSZ + len);
+
+	SET_VARSIZE(b, VARHDRSZ + len);
+	memcpy(VARDATA(b), data, len);
+	return PointerGetDatum(b);
+}
+
+/*
+ * key_hint is the last four characters of a key, shown to tell keys apart.
+ */
+static Datum
+key_hint(const char *api_key)
+{
+	size_t		len = strlen(api_key);
+
+	return CStringGetTextDatum(api_key + (len > 4 ? len - 4 : 0));
+}
+
+/*
+ * justauth_create_client(name, mode) creates a client with its wallet and
+ * returns (client_id, api_key).  The key is returned only here.
+ */
+Datum
+justauth_create_client(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	   *name;
+	char	   *mode;
+	char		client_id[TOKEN_BUF];
+	char		api_key[TOKEN_BUF];
+	uint8		hash[PG_SHA256_DIGEST_LENGTH];
+	Oid			argtypes[5] = {TEXTOID, TEXTOID, TEXTOID, BYTEAOID, TEXTOID};
+	Datum		values[5];
+	Datum		outvals[2];
+	bool		outnulls[2] = {false, false};
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("client name and mode must not be NULL"),
+				 errhint("Call justauth_create_client('Acme', mode => 'sandbox').")));
+	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	mode = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	if (strlen(name) == 0 || strlen(name) > 200 || strspn(name, " \t\r\n") == strlen(name))
+		ereport(ERROR,
+				(errcode(ERRCODE_JA_INVALID_NAME),
+				 errmsg("invalid client name"),
+				 errhint("Use 1 to 200 characters, not only spaces.")));
+	if (strcmp(mode, "live") != 0 && strcmp(mode, "sandbox") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_JA_INVALID_MODE),
+				 errmsg("invalid mode \"%s\"", mode),
+				 errhint("Use 'live' (codes go to WhatsApp) or 'sandbox' (codes are returned in message_simulated).")));
+
+	InitMaterializedSRF(fcinfo, 0);
+
+	ja_random_token("cl_", CLIENT_ID_BYTES, client_id, sizeof(client_id));
+	ja_random_token(strcmp(mode, "live") == 0 ? "sk_live_" : "sk_test_",
+					API_KEY_BYTES, api_key, sizeof(api_key));
+	api_key_hash(api_key, hash);
+
+	SPI_connect();
+	ja_keep_plan(&insert_plan,
+			  "WITH c AS (INSERT INTO justauth.clients (client_id, name, mode, api_key_hash, api_key_hint)"
+			  "           VALUES ($1, $2, $3, $4, $5) RETURNING client_id)"
+			  "INSERT INTO justauth.wallet_shards (client_id, shard)"
+			  "     SELECT c.client_id, s FROM c, generate_series(0, " CppAsString2(JA_WALLET_SHARDS) " - 1) s",
+			  5, argtypes);
+	values[0] = CStringGetTextDatum(client_id);
+	values[1] = CStringGetTextDatum(name);
+	values[2] = CStringGetTextDatum(mode);
+	values[3] = ja_bytea_datum(hash, sizeof(hash));
+	values[4] = key_hint(api_key);
+	ja_exec(insert_plan, values, NULL, 0);
+	SPI_finish();
+
+	outvals[0] = CStringGetTextDatum(client_id);
+	outvals[1] = CStringGetTextDatum(api_key);
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, outvals, outnulls);
+	explicit_bzero(api_key, sizeof(api_key));
+	return (Datum) 0;
+}
+
+/*
+ * justauth_rotate_api_key(client_id) issues a new key; the old one stops
+ * working when this transaction commits.
+ */
+Datum
+justauth_rotate_api_key(PG_FUNCTION_ARGS)
+{
+	char	   *client_id = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char		api_key[TOKEN_BUF];
+	uint8		hash[PG_SHA256_DIGEST_LENGTH];
+	Oid			argtypes[3] = {TEXTOID, BYTEAOID, TEXTOID};
+	Datum		values[3];
+	bool		live;
+	bool		isnull;
+	text	   *result;
+
+	SPI_connect();
+	ja_keep_plan(&mode_plan,
+			  "SELECT mode = 'live' FROM justauth.clients WHERE client_id = $1 FOR UPDATE",
+			  1, argtypes);
+	values[0] = CStringGetTextDatum(client_id);
+	if (ja_exec(mode_plan, values, NULL, 1) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_JA_UNKNOWN_CLIENT),
+				 errmsg("client \"%s\" does not exist", client_id),
+				 errhint("Create it with justauth_create_client().")));
+	live = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+
+	ja_random_token(live ? "sk_live_" : "sk_test_", API_KEY_BYTES, api_key, sizeof(api_key));
+	api_key_hash(api_key, hash);
+	ja_keep_plan(&rotate_plan,
+			  "UPDATE justauth.clients SET api_key_hash = $2, api_key_hint = $3, key_rotated_at = now()"
+			  " WHERE client_id = $1",
+			  3, argtypes);
+	values[1] = ja_bytea_datum(hash, sizeof(hash));
+	values[2] = key_hint(api_key);
+	ja_exec(rotate_plan, values, NULL, 0);
+	SPI_finish();
+
+	result = cstring_to_text(api_key);
+	explicit_bzero(api_key, sizeof(api_key));
+	PG_RETURN_TEXT_P(result);
+}

@@ -1,0 +1,79 @@
+/*-------------------------------------------------------------------------
+ *
+ * justauth.c
+ *		Module entry point of the justauth extension and argument handling
+ *		shared by the SQL-callable functions.
+ *
+ * The SQL API lives in client.c (clients), wallet.c (deposits, debits,
+ * refunds), send.c and verify.c; delivery to WhatsApp in the worker files.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+
+#include "justauth.h"
+
+PG_MODULE_MAGIC;
+
+void		_PG_init(void);
+
+/*
+ * _PG_init defines the settings and, when preloaded, the delivery worker.
+ * The SQL functions also work when the library is loaded on first use.
+ */
+void
+_PG_init(void)
+{
+	if (IsBinaryUpgrade)
+		return;
+	justauth_delivery_init();
+	MarkGUCPrefixReserved("justauth");
+}
+
+/*
+ * ja_text_arg returns argument argno as a C string.  A NULL where a value
+ * is required can only be a programming error and raises 22004; an empty
+ * or overlong value is a client mistake and becomes an invalid_request
+ * reply (the function returns NULL and reply holds the answer).  An
+ * optional NULL argument returns NULL with reply untouched.
+ */
+char *
+ja_text_arg(FunctionCallInfo fcinfo, int argno, const char *name,
+			bool required, StringInfo reply)
+{
+	text	   *t;
+	size_t		len;
+
+	if (PG_ARGISNULL(argno))
+	{
+		if (required)
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("argument \"%s\" must not be NULL", name),
+					 errhint("Pass the value the end user or your configuration supplied; an absent value is a bug in the caller.")));
+		return NULL;
+	}
+	t = PG_GETARG_TEXT_PP(argno);
+	len = VARSIZE_ANY_EXHDR(t);
+	if (len == 0)
+	{
+		char	   *msg = psprintf("Missing required parameter: %s", name);
+
+		ja_reply_error(reply, "invalid_request", msg);
+		return NULL;
+	}
+	if (len > JA_MAX_PARAM_LEN)
+	{
+		char	   *msg = psprintf("Parameter %s is too long (at most %d characters)",
+								   name, JA_MAX_PARAM_LEN);
+
+		ja_reply_error(reply, "invalid_request", msg);
+		return NULL;
+	}
+	return text_to_cstring(t);
+}

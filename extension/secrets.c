@@ -1,0 +1,311 @@
+/*-------------------------------------------------------------------------
+ *
+ * secrets.c
+ *		Random identifiers, verification codes and the keyed hashes that
+ *		stand in for them in tables.
+ *
+ * Codes are drawn from pg_strong_random without modulo bias and stored
+ * only as HMAC-SHA256 under a 256-bit server key.  The key lives in a 0600
+ * file in the data directory, created on first use, so no table (and no
+ * pg_dump) ever holds it.  API keys are random 192-bit secrets, so a plain
+ * SHA-256 is enough to store them.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/cryptohash.h"
+#include "common/hmac.h"
+#include "common/sha2.h"
+#include "miscadmin.h"
+#include "storage/fd.h"
+
+#include "justauth.h"
+
+#define SERVER_KEY_FILE "justauth_server.key"
+#define SERVER_KEY_LEN 32
+
+static uint8 server_key[SERVER_KEY_LEN];
+static bool server_key_loaded = false;
+
+static const char base64url_chars[] =
+"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/*
+ * fill_random fills buf from the operating system's strong random source,
+ * failing loudly rather than ever falling back to something weaker.
+ */
+static void
+fill_random(void *buf, size_t len)
+{
+	if (!pg_strong_random(buf, len))
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not generate random bytes")));
+}
+
+/*
+ * create_server_key writes a fresh key file; O_EXCL makes concurrent first
+ * uses agree on a single key (the loser just reads the winner's file).
+ */
+static void
+create_server_key(const char *path)
+{
+	uint8		key[SERVER_KEY_LEN];
+	int			fd;
+
+	fd = OpenTransientFilePerm(path, O_WRONLY | O_CREAT | O_EXCL | PG_BINARY,
+							   S_IRUSR | S_IWUSR);
+	if (fd < 0)
+	{
+		if (errno == EEXIST)
+			return;
+		ereport(ERROR,
+				(errcode(ERRCODE_JA_SERVER_KEY),
+				 errmsg("could not create server key file \"%s\": %m", path),
+				 errhint("The data directory must be writable by the server.")));
+	}
+	fill_random(key, sizeof(key));
+	if (write(fd, key, sizeof(key)) != sizeof(key) || pg_fsync(fd) != 0)
+	{
+		int			save_errno = errno;
+
+		CloseTransientFile(fd);
+		unlink(path);
+		errno = save_errno;
+		ereport(ERROR,
+				(errcode(ERRCODE_JA_SERVER_KEY),
+				 errmsg("could not write server key file \"%s\": %m", path)));
+	}
+	explicit_bzero(key, sizeof(key));
+	CloseTransientFile(fd);
+}
+
+/*
+ * load_server_key reads (creating if needed) the per-cluster HMAC key once
+ * per process.  A key file readable by group or others is refused.
+ */
+static void
+load_server_key(void)
+{
+	char		path[MAXPGPATH];
+	struct stat st;
+	int			fd;
+	ssize_t		n;
+
+	if (server_key_loaded)
+		return;
+
+	snprintf(path, sizeof(path), "%s/%s", DataDir, SERVER_KEY_FILE);
+	if (stat(path, &st) != 0)
+	{
+		if (errno != ENOENT)
+			ereport(ERROR,
+					(errcode(ERRCODE_JA_SERVER_KEY),
+					 errmsg("could not stat server key file \"%s\": %m", path)));
+		create_server_key(path);
+		if (stat(path, &st) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_JA_SERVER_KEY),
+					 errmsg("could not stat server key file \"%s\": %m", path)));
+	}
+	if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_JA_SERVER_KEY),
+				 errmsg("server key file \"%s\" is accessible by group or others", path),
+				 errhint("Run chmod 0600 on it.")));
+
+	fd = OpenTransientFile(path, O_RDONLY | PG_BINARY);
+	if (fd < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_JA_SERVER_KEY),
+				 errmsg("could not open server key file \"%s\": %m", path)));
+	n = read(fd, server_key, SERVER_KEY_LEN);
+	CloseTransientFile(fd);
+	if (n != SERVER_KEY_LEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_JA_SERVER_KEY),
+				 errmsg("server key file \"%s\" is damaged", path),
+				 errhint("It must hold exactly %d bytes; restore it from a backup of the data directory.",
+						 SERVER_KEY_LEN)));
+	server_key_loaded = true;
+}
+
+/*
+ * hmac_sha256 computes HMAC-SHA256(server key, a || b) into out.
+ */
+static void
+hmac_sha256(const uint8 *a, size_t alen, const uint8 *b, size_t blen, uint8 *out)
+{
+	pg_hmac_ctx *ctx;
+
+	load_server_key();
+	ctx = pg_hmac_create(PG_SHA256);
+	if (ctx == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+	if (pg_hmac_init(ctx, server_key, SERVER_KEY_LEN) < 0 ||
+		pg_hmac_update(ctx, a, alen) < 0 ||
+		pg_hmac_update(ctx, b, blen) < 0 ||
+		pg_hmac_final(ctx, out, PG_SHA256_DIGEST_LENGTH) < 0)
+	{
+		const char *err = pg_hmac_error(ctx);
+
+		pg_hmac_free(ctx);
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not compute HMAC-SHA256: %s", err)));
+	}
+	pg_hmac_free(ctx);
+}
+
+/*
+ * ja_random_token writes prefix followed by nbytes random bytes in
+ * unpadded base64url, e.g. "cl_" + 22 characters for 16 bytes.
+ */
+void
+ja_random_token(const char *prefix, int nbytes, char *out, size_t outlen)
+{
+	uint8		raw[64];
+	size_t		plen = strlen(prefix);
+	size_t		pos;
+	int			i;
+
+	Assert(nbytes <= (int) sizeof(raw));
+	if (outlen < plen + (nbytes * 4 + 2) / 3 + 1)
+		elog(ERROR, "token buffer too small");
+	fill_random(raw, nbytes);
+	memcpy(out, prefix, plen);
+	pos = plen;
+	for (i = 0; i < nbytes; i += 3)
+	{
+		uint32		v = (uint32) raw[i] << 16;
+		int			left = nbytes - i;
+
+		if (left > 1)
+			v |= (uint32) raw[i + 1] << 8;
+		if (left > 2)
+			v |= raw[i + 2];
+		out[pos++] = base64url_chars[(v >> 18) & 63];
+		out[pos++] = base64url_chars[(v >> 12) & 63];
+		if (left > 1)
+			out[pos++] = base64url_chars[(v >> 6) & 63];
+		if (left > 2)
+			out[pos++] = base64url_chars[v & 63];
+	}
+	out[pos] = '\0';
+	explicit_bzero(raw, sizeof(raw));
+}
+
+/*
+ * ja_generate_code writes a uniformly distributed code of length decimal
+ * digits (4..10) into out.  Draws at or above the largest multiple of
+ * 10^length below 2^64 are rejected, so no code is likelier than another.
+ */
+void
+ja_generate_code(int length, char *out)
+{
+	uint64		modulus = 1;
+	uint64		limit;
+	uint64		r;
+	int			i;
+
+	Assert(length >= 4 && length <= 10);
+	for (i = 0; i < length; i++)
+		modulus *= 10;
+	limit = PG_UINT64_MAX - (PG_UINT64_MAX % modulus);
+	do
+	{
+		fill_random(&r, sizeof(r));
+	} while (r >= limit);
+	r %= modulus;
+	for (i = length - 1; i >= 0; i--)
+	{
+		out[i] = '0' + (char) (r % 10);
+		r /= 10;
+	}
+	out[length] = '\0';
+}
+
+/*
+ * ja_sha256 hashes data (used for API keys, which are high-entropy).
+ */
+void
+ja_sha256(const char *data, size_t len, uint8 *out)
+{
+	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
+
+	if (ctx == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+	if (pg_cryptohash_init(ctx) < 0 ||
+		pg_cryptohash_update(ctx, (const uint8 *) data, len) < 0 ||
+		pg_cryptohash_final(ctx, out, PG_SHA256_DIGEST_LENGTH) < 0)
+	{
+		const char *err = pg_cryptohash_error(ctx);
+
+		pg_cryptohash_free(ctx);
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not compute SHA-256: %s", err)));
+	}
+	pg_cryptohash_free(ctx);
+}
+
+/*
+ * ja_code_hmac computes the stored form of a code.  Binding the session id
+ * into the message means equal codes of different sessions hash apart.
+ */
+void
+ja_code_hmac(const pg_uuid_t *session, const char *code, uint8 *out)
+{
+	uint8		msg[5 + UUID_LEN];
+
+	memcpy(msg, "code:", 5);
+	memcpy(msg + 5, session->data, UUID_LEN);
+	hmac_sha256(msg, sizeof(msg), (const uint8 *) code, strlen(code), out);
+}
+
+/*
+ * ja_seal_code encrypts (or, applied again, decrypts) a code of len bytes
+ * with a keystream HMAC(server key, "seal:" || session).  Each session id is
+ * used once, so the keystream never repeats.
+ */
+void
+ja_seal_code(const pg_uuid_t *session, const char *code, uint8 *out, size_t len)
+{
+	uint8		stream[PG_SHA256_DIGEST_LENGTH];
+	size_t		i;
+
+	Assert(len <= sizeof(stream));
+	hmac_sha256((const uint8 *) "seal:", 5, session->data, UUID_LEN, stream);
+	for (i = 0; i < len; i++)
+		out[i] = ((const uint8 *) code)[i] ^ stream[i];
+	explicit_bzero(stream, sizeof(stream));
+}
+
+/*
+ * ja_equal_ct compares two digests in time independent of their contents.
+ */
+bool
+ja_equal_ct(const uint8 *a, const uint8 *b, size_t len)
+{
+	return timingsafe_bcmp(a, b, len) == 0;
+}
+
+/*
+ * ja_random_uuid makes a version 4 UUID from strong random bytes.
+ */
+void
+ja_random_uuid(pg_uuid_t *uuid)
+{
+	fill_random(uuid->data, UUID_LEN);
+	uuid->data[6] = (uuid->data[6] & 0x0f) | 0x40;
+	uuid->data[8] = (uuid->data[8] & 0x3f) | 0x80;
+}

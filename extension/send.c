@@ -1,0 +1,584 @@
+/*-------------------------------------------------------------------------
+ *
+ * send.c
+ *		justauth_send_otp: authenticate, check the number and the limits,
+ *		debit one credit, create the session and queue the message, all in
+ *		the caller's transaction.
+ *
+ * Every refusal is decided before anything is written (or, for a claimed
+ * idempotency key, the claim is withdrawn), so a refused send costs and
+ * changes nothing.  Concurrent sends to one number serialize on that
+ * number's row in justauth.numbers; sends to different numbers only meet
+ * in the wallet, which is split (see wallet.c).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "common/sha2.h"
+#include "executor/spi.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/json.h"
+#include "utils/timestamp.h"
+#include "utils/uuid.h"
+
+#include "justauth.h"
+
+PG_FUNCTION_INFO_V1(justauth_send_otp);
+
+#define IDEMPOTENCY_WINDOW "24 hours"
+
+static SPIPlanPtr test_number_plan = NULL;
+static SPIPlanPtr lock_number_plan = NULL;
+static SPIPlanPtr insert_number_plan = NULL;
+static SPIPlanPtr client_rate_plan = NULL;
+static SPIPlanPtr client_lock_plan = NULL;
+static SPIPlanPtr record_accepted_send_plan = NULL;
+static SPIPlanPtr idem_claim_plan = NULL;
+static SPIPlanPtr idem_get_plan = NULL;
+static SPIPlanPtr idem_set_plan = NULL;
+static SPIPlanPtr idem_release_plan = NULL;
+
+/* What the per-number row tells a send. */
+typedef struct NumberState
+{
+	bool		has_session;
+	pg_uuid_t	session;		/* current (maybe pending) session */
+	int			nrecent;
+	TimestampTz recent[1000];	/* send times, oldest first */
+} NumberState;
+
+/*
+ * seconds_until rounds a positive remaining time up to whole seconds.
+ */
+static int64
+seconds_until(TimestampTz when, TimestampTz now)
+{
+	int64		usecs = when - now;
+
+	if (usecs <= 0)
+		return 1;
+	return (usecs + USECS_PER_SEC - 1) / USECS_PER_SEC;
+}
+
+/*
+ * test_number_code returns the fixed code of a registered test number, or
+ * NULL.
+ */
+static char *
+test_number_code(Datum client_id, Datum number)
+{
+	Oid			argtypes[2] = {TEXTOID, TEXTOID};
+	Datum		values[2] = {client_id, number};
+
+	ja_keep_plan(&test_number_plan,
+				 "SELECT code FROM justauth.test_numbers WHERE client_id = $1 AND number = $2",
+				 2, argtypes);
+	if (ja_exec(test_number_plan, values, NULL, 1) == 0)
+		return NULL;
+	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+}
+
+/*
+ * lock_number locks (creating if needed) the client's row for number and
+ * reads its current session and recent send times.
+ */
+static void
+lock_number(Datum client_id, Datum number, NumberState *st)
+{
+	Oid			argtypes[2] = {TEXTOID, TEXTOID};
+	Datum		values[2] = {client_id, number};
+	HeapTuple	tup;
+	bool		isnull;
+	Datum		d;
+
+	ja_keep_plan(&lock_number_plan,
+				 "SELECT current_session_id, recent_sends FROM justauth.numbers"
+				 " WHERE client_id = $1 AND number = $2 FOR UPDATE",
+				 2, argtypes);
+	if (ja_exec(lock_number_plan, values, NULL, 1) == 0)
+	{
+		ja_keep_plan(&insert_number_plan,
+					 "INSERT INTO justauth.numbers (client_id, number) VALUES ($1, $2)"
+					 " ON CONFLICT DO NOTHING",
+					 2, argtypes);
+		ja_exec(insert_number_plan, values, NULL, 0);
+		if (ja_exec(lock_number_plan, values, NULL, 1) == 0)
+			elog(ERROR, "could not lock number state");
+	}
+	tup = SPI_tuptable->vals[0];
+	d = SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull);
+	st->has_session = !isnull;
+	if (!isnull)
+		memcpy(&st->session, DatumGetUUIDP(d), sizeof(pg_uuid_t));
+	st->nrecent = 0;
+	d = SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull);
+	if (!isnull)
+	{
+		Datum	   *elems;
+		bool	   *nulls;
+		int			n;
+		int			i;
+
+		deconstruct_array(DatumGetArrayTypeP(d), TIMESTAMPTZOID, sizeof(TimestampTz),
+						  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &elems, &nulls, &n);
+		for (i = 0; i < n && st->nrecent < lengthof(st->recent); i++)
+			if (!nulls[i])
+				st->recent[st->nrecent++] = DatumGetTimestampTz(elems[i]);
+	}
+}
+
+/*
+ * number_limits applies the resend cooldown and the sliding window to the
+ * number's recent sends; on refusal it writes the reply and returns false.
+ */
+static bool
+number_limits(const JaClient *client, const NumberState *st, TimestampTz now, StringInfo reply)
+{
+	TimestampTz window_start = now - (int64) client->window_seconds * USECS_PER_SEC;
+	int			first = 0;
+
+	if (st->nrecent > 0 && client->cooldown_seconds > 0)
+	{
+		TimestampTz until = st->recent[st->nrecent - 1] +
+			(int64) client->cooldown_seconds * USECS_PER_SEC;
+
+		if (until > now)
+		{
+			int64		wait = seconds_until(until, now);
+
+			ja_reply_error_n(reply, "rate_limited",
+							 psprintf("A code was just sent to this number; retry in " INT64_FORMAT " seconds", wait),
+							 "retry_after", wait);
+			return false;
+		}
+	}
+
+	while (first < st->nrecent && st->recent[first] <= window_start)
+		first++;
+	if (st->nrecent - first >= client->window_max_sends)
+	{
+		/* the window frees up when the oldest send that fills it ages out */
+		TimestampTz oldest = st->recent[st->nrecent - client->window_max_sends];
+		int64		wait = seconds_until(oldest + (int64) client->window_seconds * USECS_PER_SEC, now);
+
+		ja_reply_error_n(reply, "rate_limited",
+						 psprintf("Too many codes sent to this number; retry in " INT64_FORMAT " seconds", wait),
+						 "retry_after", wait);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * recent_with_now returns the number's new recent-sends array: the newest
+ * keep - 1 earlier sends (all the window can still need) plus now.
+ */
+static Datum
+recent_with_now(const NumberState *st, TimestampTz now, int keep)
+{
+	int			first = Max(0, st->nrecent - (keep - 1));
+	int			n = st->nrecent - first + 1;
+	Datum	   *elems = palloc(sizeof(Datum) * n);
+	int			i;
+
+	for (i = first; i < st->nrecent; i++)
+		elems[i - first] = TimestampTzGetDatum(st->recent[i]);
+	elems[n - 1] = TimestampTzGetDatum(now);
+	return PointerGetDatum(construct_array(elems, n, TIMESTAMPTZOID, sizeof(TimestampTz),
+										   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
+/*
+ * client_rate_limit enforces the optional per-client sends-per-minute cap.
+ * Clients that set a cap serialize their sends on an advisory lock so the
+ * count is exact; clients without one pay nothing.
+ */
+static bool
+client_rate_limit(const JaClient *client, Datum client_id, TimestampTz now, StringInfo reply)
+{
+	Oid			argtypes[3] = {TEXTOID, TIMESTAMPTZOID, INT4OID};
+	Datum		values[3];
+	bool		isnull;
+	int64		count;
+
+	if (client->per_minute_cap <= 0)
+		return true;
+	ja_keep_plan(&client_lock_plan,
+				 "SELECT pg_advisory_xact_lock(1246975316, hashtext($1))",
+				 1, argtypes);
+	values[0] = client_id;
+	values[1] = TimestampTzGetDatum(now - 60 * USECS_PER_SEC);
+	values[2] = Int32GetDatum(client->per_minute_cap);
+	ja_exec(client_lock_plan, values, NULL, 0);
+	ja_keep_plan(&client_rate_plan,
+				 "SELECT count(*), min(created_at) FROM"
+				 " (SELECT created_at FROM justauth.sessions"
+				 "   WHERE client_id = $1 AND created_at > $2 AND NOT is_test"
+				 "   ORDER BY created_at LIMIT $3) recent",
+				 3, argtypes);
+	ja_exec(client_rate_plan, values, NULL, 0);
+	count = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	if (count >= client->per_minute_cap)
+	{
+		TimestampTz oldest = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0],
+															   SPI_tuptable->tupdesc, 2, &isnull));
+		int64		wait = seconds_until(oldest + 60 * USECS_PER_SEC, now);
+
+		ja_reply_error_n(reply, "rate_limited",
+						 psprintf("This client's limit of %d codes per minute is reached; retry in " INT64_FORMAT " seconds",
+								  client->per_minute_cap, wait),
+						 "retry_after", wait);
+		return false;
+	}
+	return true;
+}
+
+/* Outcome of looking up an idempotency key. */
+typedef enum IdemResult
+{
+	IDEM_CLAIMED,				/* new (or expired) key: this call owns it */
+	IDEM_REPLAYED,				/* reply holds the original reply */
+	IDEM_CONFLICT				/* reply holds idempotency_conflict */
+} IdemResult;
+
+/*
+ * idempotency_claim claims the key for this send, or fills reply with the
+ * original reply of a send made with it in the last 24 hours.  A concurrent
+ * send with the same key makes this wait until it commits or aborts.
+ */
+static IdemResult
+idempotency_claim(Datum client_id, Datum key, const char *number, TimestampTz now, StringInfo reply)
+{
+	Oid			argtypes[4] = {TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID};
+	Datum		values[4];
+	HeapTuple	tup;
+	TupleDesc	desc;
+	bool		isnull;
+	char	   *stored_number;
+	char	   *stored_reply;
+	Datum		sealed;
+
+	values[0] = client_id;
+	values[1] = key;
+	values[2] = CStringGetTextDatum(number);
+	values[3] = TimestampTzGetDatum(now);
+	ja_keep_plan(&idem_claim_plan,
+				 "INSERT INTO justauth.idempotency_keys AS k (client_id, idempotency_key, number, created_at)"
+				 "     VALUES ($1, $2, $3, $4)"
+				 " ON CONFLICT (client_id, idempotency_key) DO UPDATE"
+				 "    SET number = excluded.number, session_id = NULL, reply = NULL,"
+				 "        code_sealed = NULL, created_at = excluded.created_at"
+				 "  WHERE k.created_at <= excluded.created_at - interval '" IDEMPOTENCY_WINDOW "'"
+				 " RETURNING 1",
+				 4, argtypes);
+	if (ja_exec(idem_claim_plan, values, NULL, 0) == 1)
+		return IDEM_CLAIMED;
+
+	ja_keep_plan(&idem_get_plan,
+				 "SELECT number, reply::text, session_id, code_sealed, (reply->>'expires_in')::int"
+				 "  FROM justauth.idempotency_keys WHERE client_id = $1 AND idempotency_key = $2",
+				 2, argtypes);
+	if (ja_exec(idem_get_plan, values, NULL, 1) == 0)
+		elog(ERROR, "idempotency key vanished");
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	stored_number = SPI_getvalue(tup, desc, 1);
+	stored_reply = SPI_getvalue(tup, desc, 2);
+	if (strcmp(stored_number, number) != 0 || stored_reply == NULL)
+	{
+		ja_reply_error(reply, "idempotency_conflict",
+					   stored_reply == NULL ?
+					   "A send with this idempotency key is still in progress in this transaction" :
+					   "This idempotency key was already used for another number");
+		return IDEM_CONFLICT;
+	}
+
+	resetStringInfo(reply);
+	appendStringInfoString(reply, stored_reply);
+	sealed = SPI_getbinval(tup, desc, 4, &isnull);
+	if (!isnull)
+	{
+		/* sandbox reply: unseal the code and restore message_simulated */
+		bytea	   *b = DatumGetByteaPP(sealed);
+		Datum		session = SPI_getbinval(tup, desc, 3, &isnull);
+		int			ttl = DatumGetInt32(SPI_getbinval(tup, desc, 5, &isnull));
+		char		code[16];
+		size_t		len = Min(VARSIZE_ANY_EXHDR(b), sizeof(code) - 1);
+		StringInfoData msg;
+
+		ja_seal_code(DatumGetUUIDP(session), VARDATA_ANY(b), (uint8 *) code, len);
+		code[len] = '\0';
+		initStringInfo(&msg);
+		ja_sandbox_message(&msg, code, ttl);
+		reply->data[--reply->len] = '\0';	/* drop the closing brace */
+		appendStringInfoString(reply, ", \"message_simulated\": ");
+		escape_json(reply, msg.data);
+		appendStringInfoChar(reply, '}');
+		explicit_bzero(code, sizeof(code));
+		explicit_bzero(msg.data, msg.len);
+	}
+	return IDEM_REPLAYED;
+}
+
+/*
+ * idempotency_finish stores the reply of a successful send under its key,
+ * or withdraws the claim of a refused one so the key can be retried.
+ */
+static void
+idempotency_finish(Datum client_id, Datum key, bool success, Datum session,
+				   const char *stored_reply, const char *code, bool sandbox)
+{
+	Oid			argtypes[5] = {TEXTOID, TEXTOID, UUIDOID, TEXTOID, BYTEAOID};
+	Datum		values[5];
+	char		nulls[5] = {' ', ' ', ' ', ' ', 'n'};
+
+	values[0] = client_id;
+	values[1] = key;
+	if (!success)
+	{
+		ja_keep_plan(&idem_release_plan,
+					 "DELETE FROM justauth.idempotency_keys"
+					 " WHERE client_id = $1 AND idempotency_key = $2 AND reply IS NULL",
+					 2, argtypes);
+		ja_exec(idem_release_plan, values, NULL, 0);
+		return;
+	}
+	values[2] = session;
+	values[3] = CStringGetTextDatum(stored_reply);
+	if (sandbox)
+	{
+		uint8		sealed[16];
+		size_t		len = strlen(code);
+
+		ja_seal_code(DatumGetUUIDP(session), code, sealed, len);
+		values[4] = ja_bytea_datum(sealed, len);
+		nulls[4] = ' ';
+	}
+	ja_keep_plan(&idem_set_plan,
+				 "UPDATE justauth.idempotency_keys"
+				 "   SET session_id = $3, reply = $4::jsonb, code_sealed = $5"
+				 " WHERE client_id = $1 AND idempotency_key = $2",
+				 5, argtypes);
+	ja_exec(idem_set_plan, values, nulls, 0);
+}
+
+/*
+ * record_accepted_send writes everything an accepted send leaves behind in one
+ * statement: the session, the superseded previous session, the number's
+ * state, the debit (unless a test number) and the outbox row (live only).
+ */
+static void
+record_accepted_send(Datum *values, const char *nulls)
+{
+	Oid			argtypes[13] = {UUIDOID, TEXTOID, TEXTOID, BYTEAOID, INT4OID, BOOLOID, TEXTOID,
+		TIMESTAMPTZOID, TIMESTAMPTZOID, UUIDOID, TIMESTAMPTZARRAYOID, INT2OID, TEXTOID};
+
+	ja_keep_plan(&record_accepted_send_plan,
+				 "WITH s AS (INSERT INTO justauth.sessions (session_id, client_id, number, code_hash,"
+				 "                  max_attempts, is_test, mode, created_at, expires_at)"
+				 "           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)),"
+				 "     p AS (UPDATE justauth.sessions SET status = 'superseded'"
+				 "            WHERE session_id = $10 AND status = 'pending'),"
+				 "     n AS (UPDATE justauth.numbers SET current_session_id = $1, recent_sends = $11,"
+				 "                  sends = sends + 1, first_sent_at = coalesce(first_sent_at, $8),"
+				 "                  last_sent_at = $8"
+				 "            WHERE client_id = $2 AND number = $3),"
+				 "     l AS (INSERT INTO justauth.ledger (client_id, kind, amount, balance_after, shard,"
+				 "                  session_id, created_at)"
+				 "           SELECT $2, 'debit', -1,"
+				 "                  (SELECT sum(balance) FROM justauth.wallet_shards WHERE client_id = $2),"
+				 "                  $12, $1, $8"
+				 "            WHERE $12 IS NOT NULL),"
+				 "     o AS (INSERT INTO justauth.outbox (session_id, client_id, to_number, code, expires_at,"
+				 "                  created_at, next_attempt_at)"
+				 "           SELECT $1, $2, $3, $13, $9, $8, $8 WHERE $13 IS NOT NULL)"
+				 "SELECT 1",
+				 13, argtypes);
+	ja_exec(record_accepted_send_plan, values, nulls, 0);
+}
+
+/*
+ * justauth_send_otp(client_id, api_key, number, idempotency_key) returns
+ * the jsonb reply of the seed's send-otp endpoint.
+ */
+Datum
+justauth_send_otp(PG_FUNCTION_ARGS)
+{
+	StringInfoData reply;
+	char	   *client_id;
+	char	   *api_key;
+	char	   *number_in;
+	char	   *idem_key = NULL;
+	JaClient	client;
+	char		number[16];
+	char		code[16];
+	char	   *test_code = NULL;
+	Datum		client_datum;
+	Datum		number_datum;
+	Datum		idem_datum = (Datum) 0;
+	bool		idem_claimed = false;
+	bool		success = false;
+	TimestampTz now = GetCurrentTimestamp();
+	NumberState *st;
+	Datum		recent;
+	int			shard = -1;
+	pg_uuid_t	session;
+	uint8		code_hash[PG_SHA256_DIGEST_LENGTH];
+	Datum		values[13];
+	char		nulls[13];
+	char	   *request_id;
+	StringInfoData stored;
+
+	initStringInfo(&reply);
+	if ((client_id = ja_text_arg(fcinfo, 0, "client-id", true, &reply)) == NULL ||
+		(api_key = ja_text_arg(fcinfo, 1, "api-key", true, &reply)) == NULL ||
+		(number_in = ja_text_arg(fcinfo, 2, "number", true, &reply)) == NULL)
+		PG_RETURN_DATUM(ja_reply_jsonb(&reply));
+	if (!PG_ARGISNULL(3) &&
+		(idem_key = ja_text_arg(fcinfo, 3, "idempotency-key", false, &reply)) == NULL)
+		PG_RETURN_DATUM(ja_reply_jsonb(&reply));
+
+	SPI_connect();
+	if (!ja_load_client(client_id, &client))
+	{
+		/* hash anyway so unknown ids and wrong keys take the same time */
+		memset(&client, 0, sizeof(client));
+		(void) ja_api_key_matches(&client, api_key);
+		ja_reply_error(&reply, "invalid_credentials", "Invalid client-id or api-key");
+		goto done;
+	}
+	if (!ja_api_key_matches(&client, api_key))
+	{
+		ja_reply_error(&reply, "invalid_credentials", "Invalid client-id or api-key");
+		goto done;
+	}
+	if (client.suspended)
+	{
+		ja_reply_error(&reply, "client_suspended", "This client is suspended; contact support");
+		goto done;
+	}
+	if (!ja_normalize_number(number_in, client.default_cc, number, sizeof(number)))
+	{
+		ja_reply_error(&reply, "invalid_number",
+					   "Invalid phone number: use digits with the country code, e.g. 919876543210");
+		goto done;
+	}
+	if (!ja_country_allowed(number, client.allowed_cc))
+	{
+		ja_reply_error(&reply, "invalid_number",
+					   "Sending to this country is not enabled for this client");
+		goto done;
+	}
+
+	client_datum = CStringGetTextDatum(client_id);
+	number_datum = CStringGetTextDatum(number);
+	if (idem_key != NULL)
+	{
+		idem_datum = CStringGetTextDatum(idem_key);
+		switch (idempotency_claim(client_datum, idem_datum, number, now, &reply))
+		{
+			case IDEM_CLAIMED:
+				idem_claimed = true;
+				break;
+			case IDEM_REPLAYED:
+			case IDEM_CONFLICT:
+				goto done;
+		}
+	}
+
+	test_code = test_number_code(client_datum, number_datum);
+	if (test_code == NULL)
+	{
+		if (client.live && !justauth_delivery_configured())
+		{
+			ja_reply_error(&reply, "delivery_not_configured",
+						   "WhatsApp delivery is not configured on this server; nothing was charged");
+			goto done;
+		}
+		if (!client.funded)
+		{
+			ja_reply_error(&reply, "wallet_not_funded",
+						   "Wallet not funded: make a first deposit to activate this client");
+			goto done;
+		}
+	}
+
+	st = palloc(sizeof(NumberState));
+	lock_number(client_datum, number_datum, st);
+	if (test_code == NULL)
+	{
+		if (!number_limits(&client, st, now, &reply) ||
+			!client_rate_limit(&client, client_datum, now, &reply))
+			goto done;
+		shard = ja_wallet_debit(client_id);
+		if (shard < 0)
+		{
+			ja_reply_error(&reply, "insufficient_balance",
+						   "Insufficient wallet balance: top up to keep sending codes");
+			goto done;
+		}
+		ja_generate_code(client.code_length, code);
+	}
+	else
+		strlcpy(code, test_code, sizeof(code));	/* no limits, no charge */
+	recent = recent_with_now(st, now, client.window_max_sends);
+
+	ja_random_uuid(&session);
+	ja_code_hmac(&session, code, code_hash);
+
+	memset(nulls, ' ', sizeof(nulls));
+	values[0] = UUIDPGetDatum(&session);
+	values[1] = client_datum;
+	values[2] = number_datum;
+	values[3] = ja_bytea_datum(code_hash, sizeof(code_hash));
+	values[4] = Int32GetDatum(client.max_attempts);
+	values[5] = BoolGetDatum(test_code != NULL);
+	values[6] = CStringGetTextDatum(client.live ? "live" : "sandbox");
+	values[7] = TimestampTzGetDatum(now);
+	values[8] = TimestampTzGetDatum(now + (int64) client.ttl_seconds * USECS_PER_SEC);
+	values[9] = st->has_session ? UUIDPGetDatum(&st->session) : (Datum) 0;
+	nulls[9] = st->has_session ? ' ' : 'n';
+	values[10] = recent;
+	values[11] = Int16GetDatum((int16) shard);
+	nulls[11] = shard >= 0 ? ' ' : 'n';
+	values[12] = CStringGetTextDatum(code);
+	nulls[12] = (client.live && test_code == NULL) ? ' ' : 'n';
+	record_accepted_send(values, nulls);
+	if (client.live && test_code == NULL)
+		justauth_delivery_wake_on_commit();
+
+	/* The stored (replayable) reply never holds the code in clear. */
+	request_id = DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(&session)));
+	initStringInfo(&stored);
+	appendStringInfo(&stored, "{\"success\": true, \"request_id\": \"%s\", \"expires_in\": %d%s}",
+					 request_id, client.ttl_seconds,
+					 client.live ? ", \"message\": \"OTP sent\"" : "");
+	if (idem_claimed)
+		idempotency_finish(client_datum, idem_datum, true, UUIDPGetDatum(&session),
+						   stored.data, code, !client.live);
+	resetStringInfo(&reply);
+	appendStringInfoString(&reply, stored.data);
+	if (!client.live)
+	{
+		StringInfoData msg;
+
+		initStringInfo(&msg);
+		ja_sandbox_message(&msg, code, client.ttl_seconds);
+		reply.data[--reply.len] = '\0';
+		appendStringInfoString(&reply, ", \"message_simulated\": ");
+		escape_json(&reply, msg.data);
+		appendStringInfoChar(&reply, '}');
+		explicit_bzero(msg.data, msg.len);
+	}
+	explicit_bzero(code, sizeof(code));
+	success = true;
+
+done:
+	if (idem_claimed && !success)
+		idempotency_finish(client_datum, idem_datum, false, (Datum) 0, NULL, NULL, false);
+	SPI_finish();
+	PG_RETURN_DATUM(ja_reply_jsonb(&reply));
+}

@@ -1,0 +1,234 @@
+/*-------------------------------------------------------------------------
+ *
+ * verify.c
+ *		justauth_verify_otp: check a code against the number's current
+ *		session, count wrong guesses, approve at most once.
+ *
+ * The session row is locked (FOR UPDATE) before it is judged, so of many
+ * concurrent verifies of the right code exactly one is approved, and every
+ * wrong guess is counted even when guesses race.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "common/sha2.h"
+#include "executor/spi.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+#include "utils/uuid.h"
+
+#include "justauth.h"
+
+PG_FUNCTION_INFO_V1(justauth_verify_otp);
+
+#define MAX_OTP_DIGITS 20
+
+static SPIPlanPtr current_plan = NULL;
+static SPIPlanPtr approve_plan = NULL;
+static SPIPlanPtr wrong_plan = NULL;
+static SPIPlanPtr superseded_plan = NULL;
+
+/*
+ * otp_well_formed: a code is 1 to 20 ASCII digits.  Anything else cannot
+ * be a guess at a code, so it is refused without using up an attempt.
+ */
+static bool
+otp_well_formed(const char *otp)
+{
+	size_t		len = strlen(otp);
+
+	return len >= 1 && len <= MAX_OTP_DIGITS && strspn(otp, "0123456789") == len;
+}
+
+/*
+ * matches_superseded tells whether otp is the code of one of the number's
+ * still-unexpired superseded sessions, to explain the failure precisely.
+ */
+static bool
+matches_superseded(Datum client_id, Datum number, TimestampTz now, const char *otp)
+{
+	Oid			argtypes[3] = {TEXTOID, TEXTOID, TIMESTAMPTZOID};
+	Datum		values[3] = {client_id, number, TimestampTzGetDatum(now)};
+	uint64		n;
+	uint64		i;
+	bool		found = false;
+
+	ja_keep_plan(&superseded_plan,
+				 "SELECT session_id, code_hash FROM justauth.sessions"
+				 " WHERE client_id = $1 AND number = $2 AND status = 'superseded' AND expires_at > $3"
+				 " ORDER BY created_at DESC LIMIT 20",
+				 3, argtypes);
+	n = ja_exec(superseded_plan, values, NULL, 0);
+	for (i = 0; i < n; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		bool		isnull;
+		pg_uuid_t  *sid = DatumGetUUIDP(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
+		bytea	   *stored = DatumGetByteaPP(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull));
+		uint8		hash[PG_SHA256_DIGEST_LENGTH];
+
+		ja_code_hmac(sid, otp, hash);
+		if (VARSIZE_ANY_EXHDR(stored) == sizeof(hash) &&
+			ja_equal_ct(hash, (uint8 *) VARDATA_ANY(stored), sizeof(hash)))
+			found = true;
+	}
+	return found;
+}
+
+/*
+ * justauth_verify_otp(client_id, number, otp, api_key) returns the jsonb
+ * reply of the seed's verify-otp endpoint.
+ */
+Datum
+justauth_verify_otp(PG_FUNCTION_ARGS)
+{
+	StringInfoData reply;
+	char	   *client_id;
+	char	   *number_in;
+	char	   *otp;
+	char	   *api_key = NULL;
+	JaClient	client;
+	char		number[16];
+	Oid			argtypes[2] = {TEXTOID, TEXTOID};
+	Datum		values[2];
+	Oid			updtypes[2] = {UUIDOID, TIMESTAMPTZOID};
+	Datum		updvalues[2];
+	HeapTuple	tup;
+	TupleDesc	desc;
+	bool		isnull;
+	pg_uuid_t	session;
+	bytea	   *stored;
+	char	   *status;
+	int			attempts;
+	int			max_attempts;
+	TimestampTz expires_at;
+	TimestampTz now = GetCurrentTimestamp();
+	uint8		hash[PG_SHA256_DIGEST_LENGTH];
+
+	initStringInfo(&reply);
+	if ((client_id = ja_text_arg(fcinfo, 0, "client-id", true, &reply)) == NULL ||
+		(number_in = ja_text_arg(fcinfo, 1, "number", true, &reply)) == NULL ||
+		(otp = ja_text_arg(fcinfo, 2, "otp", true, &reply)) == NULL)
+		PG_RETURN_DATUM(ja_reply_jsonb(&reply));
+	if (!PG_ARGISNULL(3) &&
+		(api_key = ja_text_arg(fcinfo, 3, "api-key", false, &reply)) == NULL)
+		PG_RETURN_DATUM(ja_reply_jsonb(&reply));
+	if (!otp_well_formed(otp))
+	{
+		ja_reply_error(&reply, "invalid_request", "otp must be the code's digits (0-9)");
+		PG_RETURN_DATUM(ja_reply_jsonb(&reply));
+	}
+
+	SPI_connect();
+	if (!ja_load_client(client_id, &client))
+	{
+		memset(&client, 0, sizeof(client));
+		if (api_key != NULL)
+			(void) ja_api_key_matches(&client, api_key);
+		ja_reply_error(&reply, "invalid_credentials", "Invalid client-id or api-key");
+		goto done;
+	}
+	if (api_key != NULL ? !ja_api_key_matches(&client, api_key) : client.verify_requires_key)
+	{
+		ja_reply_error(&reply, "invalid_credentials",
+					   api_key != NULL ? "Invalid client-id or api-key" :
+					   "This client requires the api-key on verify-otp");
+		goto done;
+	}
+	if (client.suspended)
+	{
+		ja_reply_error(&reply, "client_suspended", "This client is suspended; contact support");
+		goto done;
+	}
+	if (!ja_normalize_number(number_in, client.default_cc, number, sizeof(number)))
+	{
+		ja_reply_error(&reply, "invalid_number",
+					   "Invalid phone number: use digits with the country code, e.g. 919876543210");
+		goto done;
+	}
+
+	values[0] = CStringGetTextDatum(client_id);
+	values[1] = CStringGetTextDatum(number);
+	ja_keep_plan(&current_plan,
+				 "SELECT s.session_id, s.code_hash, s.status, s.attempts, s.max_attempts, s.expires_at"
+				 "  FROM justauth.numbers n"
+				 "  JOIN justauth.sessions s ON s.session_id = n.current_session_id"
+				 " WHERE n.client_id = $1 AND n.number = $2"
+				 "   FOR UPDATE OF s",
+				 2, argtypes);
+	if (ja_exec(current_plan, values, NULL, 1) == 0)
+	{
+		ja_reply_error(&reply, "otp_not_found", "No code was sent to this number");
+		goto done;
+	}
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	memcpy(&session, DatumGetUUIDP(SPI_getbinval(tup, desc, 1, &isnull)), sizeof(session));
+	stored = DatumGetByteaPP(SPI_getbinval(tup, desc, 2, &isnull));
+	status = SPI_getvalue(tup, desc, 3);
+	attempts = DatumGetInt32(SPI_getbinval(tup, desc, 4, &isnull));
+	max_attempts = DatumGetInt32(SPI_getbinval(tup, desc, 5, &isnull));
+	expires_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 6, &isnull));
+
+	if (strcmp(status, "approved") == 0)
+	{
+		ja_reply_error(&reply, "otp_not_found", "This code was already used; request a new one");
+		goto done;
+	}
+	if (strcmp(status, "pending") != 0)
+	{
+		ja_reply_error(&reply, "otp_not_found", "The code could not be delivered; request a new one");
+		goto done;
+	}
+	if (expires_at <= now)
+	{
+		ja_reply_error(&reply, "otp_expired", "OTP expired; request a new code");
+		goto done;
+	}
+	if (attempts >= max_attempts)
+	{
+		ja_reply_error(&reply, "max_attempts", "Too many wrong attempts; request a new code");
+		goto done;
+	}
+
+	updvalues[0] = UUIDPGetDatum(&session);
+	updvalues[1] = TimestampTzGetDatum(now);
+	ja_code_hmac(&session, otp, hash);
+	if (VARSIZE_ANY_EXHDR(stored) == sizeof(hash) &&
+		ja_equal_ct(hash, (uint8 *) VARDATA_ANY(stored), sizeof(hash)))
+	{
+		char	   *request_id;
+
+		ja_keep_plan(&approve_plan,
+					 "UPDATE justauth.sessions"
+					 "   SET status = 'approved', verified_at = $2, last_attempt_at = $2"
+					 " WHERE session_id = $1",
+					 2, updtypes);
+		ja_exec(approve_plan, updvalues, NULL, 0);
+		request_id = DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(&session)));
+		resetStringInfo(&reply);
+		appendStringInfo(&reply,
+						 "{\"success\": true, \"message\": \"OTP Verified\", \"status\": \"approved\","
+						 " \"request_id\": \"%s\"}", request_id);
+		goto done;
+	}
+
+	ja_keep_plan(&wrong_plan,
+				 "UPDATE justauth.sessions SET attempts = attempts + 1, last_attempt_at = $2"
+				 " WHERE session_id = $1",
+				 2, updtypes);
+	ja_exec(wrong_plan, updvalues, NULL, 0);
+	attempts++;
+	if (matches_superseded(values[0], values[1], now, otp))
+		ja_reply_error(&reply, "otp_superseded",
+					   "A newer code was sent to this number; use the latest code");
+	else
+		ja_reply_error_n(&reply, "invalid_otp", "Invalid OTP", "attempts_left",
+						 max_attempts - attempts);
+
+done:
+	SPI_finish();
+	PG_RETURN_DATUM(ja_reply_jsonb(&reply));
+}

@@ -1,0 +1,328 @@
+/*-------------------------------------------------------------------------
+ *
+ * wallet.c
+ *		Prepaid wallets: deposits, the per-send debit and refunds.
+ *
+ * A wallet is split into JA_WALLET_SHARDS sub-balances.  A send debits one
+ * sub-balance it can lock without waiting (FOR UPDATE SKIP LOCKED), so
+ * concurrent sends of one busy client spread over several rows instead of
+ * queueing on one; only when every funded sub-balance is busy does it wait.
+ * A deposit locks the whole wallet and levels the sub-balances.  Each
+ * sub-balance has CHECK (balance >= 0), and every change comes with exactly
+ * one ledger row in the same transaction, so balance = sum(ledger) always.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/uuid.h"
+
+#include "justauth.h"
+
+PG_FUNCTION_INFO_V1(justauth_deposit);
+PG_FUNCTION_INFO_V1(justauth_refund_session);
+
+#define MAX_DEPOSIT INT64CONST(1000000000000)	/* 10^12 credits */
+
+static SPIPlanPtr debit_nowait_plan = NULL;
+static SPIPlanPtr debit_wait_plan = NULL;
+static SPIPlanPtr lock_wallet_plan = NULL;
+static SPIPlanPtr find_deposit_plan = NULL;
+static SPIPlanPtr set_shard_plan = NULL;
+static SPIPlanPtr record_deposit_plan = NULL;
+static SPIPlanPtr find_debit_plan = NULL;
+static SPIPlanPtr record_refund_plan = NULL;
+static SPIPlanPtr credit_shard_plan = NULL;
+static SPIPlanPtr fail_session_plan = NULL;
+
+/*
+ * ja_wallet_debit takes one credit from the client's wallet and returns the
+ * sub-balance it came from, or -1 when the wallet is empty.  Sessions start
+ * their search at different sub-balances (by pid) so they rarely collide.
+ */
+int
+ja_wallet_debit(const char *client_id)
+{
+	Oid			argtypes[2] = {TEXTOID, INT4OID};
+	Datum		values[2];
+	bool		isnull;
+
+	ja_keep_plan(&debit_nowait_plan,
+				 "UPDATE justauth.wallet_shards w SET balance = w.balance - 1"
+				 "  FROM (SELECT shard FROM justauth.wallet_shards"
+				 "         WHERE client_id = $1 AND balance > 0"
+				 "         ORDER BY (shard + $2) % " CppAsString2(JA_WALLET_SHARDS)
+				 "         LIMIT 1 FOR UPDATE SKIP LOCKED) pick"
+				 " WHERE w.client_id = $1 AND w.shard = pick.shard"
+				 " RETURNING w.shard",
+				 2, argtypes);
+	values[0] = CStringGetTextDatum(client_id);
+	values[1] = Int32GetDatum(MyProcPid % JA_WALLET_SHARDS);
+	if (ja_exec(debit_nowait_plan, values, NULL, 0) == 1)
+		return DatumGetInt16(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+
+	/*
+	 * Every funded sub-balance is locked by a concurrent send (or there is
+	 * none).  Wait for one; under READ COMMITTED a row whose balance dropped
+	 * to zero meanwhile is rechecked and skipped.
+	 */
+	ja_keep_plan(&debit_wait_plan,
+				 "UPDATE justauth.wallet_shards w SET balance = w.balance - 1"
+				 "  FROM (SELECT shard FROM justauth.wallet_shards"
+				 "         WHERE client_id = $1 AND balance > 0"
+				 "         ORDER BY shard LIMIT 1 FOR UPDATE) pick"
+				 " WHERE w.client_id = $1 AND w.shard = pick.shard"
+				 " RETURNING w.shard",
+				 1, argtypes);
+	if (ja_exec(debit_wait_plan, values, NULL, 0) == 1)
+		return DatumGetInt16(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	return -1;
+}
+
+/*
+ * level_shards spreads credits over the sub-balances so that the lowest
+ * ones are raised first ("water filling"); new[] receives the results.
+ */
+static void
+level_shards(const int64 *old, int n, int64 credits, int64 *new)
+{
+	int			order[JA_WALLET_SHARDS];
+	int			i,
+				j,
+				k;
+	int64		level;
+	int64		share;
+	int64		extra;
+
+	if (n <= 0)
+		return;
+	for (i = 0; i < n; i++)
+		order[i] = i;
+	/* insertion sort by balance: n is small */
+	for (i = 1; i < n; i++)
+		for (j = i; j > 0 && old[order[j]] < old[order[j - 1]]; j--)
+		{
+			int			t = order[j];
+
+			order[j] = order[j - 1];
+			order[j - 1] = t;
+		}
+
+	level = old[order[0]];
+	k = 1;
+	while (k < n && credits >= (old[order[k]] - level) * k)
+	{
+		credits -= (old[order[k]] - level) * k;
+		level = old[order[k]];
+		k++;
+	}
+	share = credits / k;
+	extra = credits % k;
+	for (i = 0; i < n; i++)
+		new[order[i]] = old[order[i]];
+	for (i = 0; i < k; i++)
+		new[order[i]] = level + share + (i < extra ? 1 : 0);
+}
+
+/*
+ * justauth_deposit(client_id, credits, reference) credits the wallet and
+ * returns the new balance.  A reference already used for the same amount
+ * returns the balance without crediting; for another amount it is an error.
+ */
+Datum
+justauth_deposit(PG_FUNCTION_ARGS)
+{
+	char	   *client_id;
+	int64		credits;
+	char	   *reference;
+	Oid			argtypes[4] = {TEXTOID, TEXTOID, INT8OID, INT8OID};
+	Datum		values[4];
+	int64		old[JA_WALLET_SHARDS] = {0};
+	int64		new[JA_WALLET_SHARDS] = {0};
+	int16		shard[JA_WALLET_SHARDS];
+	int64		balance = 0;
+	int			nshards;
+	int			i;
+	bool		isnull;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("client_id, credits and reference must not be NULL"),
+				 errhint("Pass the payment's reference so that a retried deposit is not credited twice.")));
+	client_id = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	credits = PG_GETARG_INT64(1);
+	reference = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	if (credits <= 0 || credits > MAX_DEPOSIT)
+		ereport(ERROR,
+				(errcode(ERRCODE_JA_INVALID_AMOUNT),
+				 errmsg("deposit of " INT64_FORMAT " credits is out of range", credits),
+				 errhint("Deposit between 1 and " INT64_FORMAT " credits.", MAX_DEPOSIT)));
+	if (strlen(reference) == 0 || strlen(reference) > 200)
+		ereport(ERROR,
+				(errcode(ERRCODE_JA_INVALID_REFERENCE),
+				 errmsg("invalid deposit reference"),
+				 errhint("Use the payment's id: 1 to 200 characters, unique per client.")));
+
+	SPI_connect();
+	values[0] = CStringGetTextDatum(client_id);
+	values[1] = CStringGetTextDatum(reference);
+
+	/* Lock the whole wallet: deposits serialize with each other and sends. */
+	ja_keep_plan(&lock_wallet_plan,
+				 "SELECT shard, balance FROM justauth.wallet_shards"
+				 " WHERE client_id = $1 ORDER BY shard FOR UPDATE",
+				 1, argtypes);
+	nshards = (int) ja_exec(lock_wallet_plan, values, NULL, 0);
+	if (nshards == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_JA_UNKNOWN_CLIENT),
+				 errmsg("client \"%s\" does not exist", client_id),
+				 errhint("Create it with justauth_create_client().")));
+	if (nshards > JA_WALLET_SHARDS)
+		elog(ERROR, "client \"%s\" has %d wallet shards", client_id, nshards);
+	for (i = 0; i < nshards; i++)
+	{
+		shard[i] = DatumGetInt16(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		old[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
+		balance += old[i];
+	}
+
+	ja_keep_plan(&find_deposit_plan,
+				 "SELECT amount FROM justauth.ledger"
+				 " WHERE client_id = $1 AND kind = 'deposit' AND reference = $2",
+				 2, argtypes);
+	if (ja_exec(find_deposit_plan, values, NULL, 1) == 1)
+	{
+		int64		amount = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+														 SPI_tuptable->tupdesc, 1, &isnull));
+
+		if (amount != credits)
+			ereport(ERROR,
+					(errcode(ERRCODE_JA_REFERENCE_REUSED),
+					 errmsg("deposit reference \"%s\" was already used for " INT64_FORMAT " credits",
+							reference, amount),
+					 errhint("Use a new reference for a new payment.")));
+		SPI_finish();
+		PG_RETURN_INT64(balance);
+	}
+
+	level_shards(old, nshards, credits, new);
+	{
+		Oid			shardtypes[3] = {TEXTOID, INT2OID, INT8OID};
+		Datum		shardvals[3];
+
+		ja_keep_plan(&set_shard_plan,
+					 "UPDATE justauth.wallet_shards SET balance = $3"
+					 " WHERE client_id = $1 AND shard = $2",
+					 3, shardtypes);
+		shardvals[0] = values[0];
+		for (i = 0; i < nshards; i++)
+		{
+			if (new[i] == old[i])
+				continue;
+			shardvals[1] = Int16GetDatum(shard[i]);
+			shardvals[2] = Int64GetDatum(new[i]);
+			ja_exec(set_shard_plan, shardvals, NULL, 0);
+		}
+	}
+	balance += credits;
+
+	ja_keep_plan(&record_deposit_plan,
+				 "WITH l AS (INSERT INTO justauth.ledger (client_id, kind, amount, balance_after, reference)"
+				 "           VALUES ($1, 'deposit', $3, $4, $2))"
+				 "UPDATE justauth.clients SET funded_at = now()"
+				 " WHERE client_id = $1 AND funded_at IS NULL",
+				 4, argtypes);
+	values[2] = Int64GetDatum(credits);
+	values[3] = Int64GetDatum(balance);
+	ja_exec(record_deposit_plan, values, NULL, 0);
+	SPI_finish();
+	PG_RETURN_INT64(balance);
+}
+
+/*
+ * ja_refund gives back the credit a session was charged, at most once
+ * (a unique index on refund rows guards against races), and marks the
+ * session failed so its code can no longer be verified.  Returns whether a credit was given back now.
+ */
+static bool
+ja_refund(Datum session_id, const char *reason)
+{
+	Oid			argtypes[4] = {TEXTOID, INT2OID, UUIDOID, TEXTOID};
+	Oid			uuidtype[1] = {UUIDOID};
+	Datum		values[4];
+	bool		isnull;
+	bool		refunded = false;
+
+	ja_keep_plan(&find_debit_plan,
+				 "SELECT client_id, shard FROM justauth.ledger"
+				 " WHERE session_id = $1 AND kind = 'debit'",
+				 1, uuidtype);
+	if (ja_exec(find_debit_plan, &session_id, NULL, 1) == 0)
+		goto fail_session;		/* never charged: test number or unknown */
+	values[0] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	values[0] = PointerGetDatum(PG_DETOAST_DATUM_COPY(values[0]));
+	values[1] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+	values[2] = session_id;
+	values[3] = CStringGetTextDatum(reason);
+
+	ja_keep_plan(&record_refund_plan,
+				 "INSERT INTO justauth.ledger (client_id, kind, amount, balance_after, shard, session_id, reason)"
+				 "     VALUES ($1, 'refund', 1,"
+				 "             (SELECT sum(balance) + 1 FROM justauth.wallet_shards WHERE client_id = $1),"
+				 "             $2, $3, $4)"
+				 " ON CONFLICT (session_id) WHERE kind = 'refund' DO NOTHING"
+				 " RETURNING entry_id",
+				 4, argtypes);
+	if (ja_exec(record_refund_plan, values, NULL, 0) == 1)
+	{
+		ja_keep_plan(&credit_shard_plan,
+					 "UPDATE justauth.wallet_shards SET balance = balance + 1"
+					 " WHERE client_id = $1 AND shard = $2",
+					 2, argtypes);
+		ja_exec(credit_shard_plan, values, NULL, 0);
+		refunded = true;
+	}
+
+fail_session:
+
+	/*
+	 * The session row is locked last: a send superseding this session locks
+	 * its wallet row first, so taking them in the same order avoids a
+	 * deadlock between a refund and a resend to the same number.
+	 */
+	ja_keep_plan(&fail_session_plan,
+				 "UPDATE justauth.sessions SET status = 'failed'"
+				 " WHERE session_id = $1 AND status = 'pending'",
+				 1, uuidtype);
+	ja_exec(fail_session_plan, &session_id, NULL, 0);
+	return refunded;
+}
+
+/*
+ * justauth_refund_session(session_id, reason) is the refund path of the
+ * delivery worker and the webhook: a message that failed permanently or
+ * expired before delivery gives its credit back, once.
+ */
+Datum
+justauth_refund_session(PG_FUNCTION_ARGS)
+{
+	Datum		session_id = PG_GETARG_DATUM(0);
+	char	   *reason = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	bool		refunded;
+
+	if (strlen(reason) == 0 || strlen(reason) > 100)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid refund reason"),
+				 errhint("Say why in 1 to 100 characters, e.g. 'failed' or 'expired'.")));
+	SPI_connect();
+	refunded = ja_refund(session_id, reason);
+	SPI_finish();
+	PG_RETURN_BOOL(refunded);
+}
