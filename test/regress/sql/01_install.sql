@@ -28,7 +28,7 @@ SELECT p.pronamespace::regnamespace AS schema, p.oid::regprocedure AS function
   FROM pg_proc p
  WHERE p.pronamespace IN ('justauth'::regnamespace, 'public'::regnamespace)
    AND (p.proname LIKE 'justauth%' OR p.proname = 'refund_session')
- ORDER BY 1, 2::text;
+ ORDER BY p.pronamespace::regnamespace::text, p.oid::regprocedure::text;
 
 -- The roles exist and cannot log in.
 SELECT rolname, rolcanlogin, rolsuper FROM pg_roles

@@ -43,7 +43,6 @@ SELECT jt.show(:'r') AS seventh,
 SELECT jt.show(justauth_send_otp(:'cid', :'key', '919876543211')) AS other_number;
 SELECT count(*) AS sessions FROM justauth.sessions WHERE client_id = :'cid' AND number = '919876543210';
 SELECT jt.wallet(:'cid');
--- The last accepted code is still good after the refusals.
 -- Window settings are data: 2 per 1 s window.
 UPDATE justauth.clients SET max_sends_per_window = 2, send_window_seconds = 1 WHERE client_id = :'cid';
 SELECT i, jt.show(justauth_send_otp(:'cid', :'key', '919876543212')) AS reply
@@ -59,7 +58,7 @@ SELECT i, jt.show(justauth_send_otp(:'cid', :'key', '91987654330' || i)) AS repl
 SELECT justauth_send_otp(:'cid', :'key', '919876543399') AS r \gset
 SELECT jt.show(:'r') AS capped, ((:'r'::jsonb)->>'retry_after')::int BETWEEN 1 AND 60 AS retry_after_in_minute;
 SELECT jt.wallet(:'cid');
--- Raising the cap lets sends through again; NULL means no cap.
+-- NULL means no cap.
 UPDATE justauth.clients SET max_sends_per_minute = NULL WHERE client_id = :'cid';
 SELECT i, jt.show(justauth_send_otp(:'cid', :'key', '91987654340' || i)) AS reply
   FROM generate_series(1, 5) i;

@@ -24,7 +24,7 @@ SELECT justauth_deposit(:'cid', -5, 'pay-4');
 SELECT justauth_deposit(:'cid', -9223372036854775808, 'pay-5');
 SELECT justauth_deposit(:'cid', 1, '');
 SELECT justauth_deposit(:'cid', 1, repeat('r', 257));
-SELECT justauth_deposit(:'cid', 1, repeat('r', 256)) AS max_length_reference;
+SELECT justauth_deposit(:'cid', 1, repeat('r', 100)) AS long_reference;
 SELECT justauth_deposit('cl_doesnotexist000000000', 1, 'pay-6');
 SELECT justauth_deposit('', 1, 'pay-6');
 SELECT justauth_deposit(NULL, 1, 'pay-7');

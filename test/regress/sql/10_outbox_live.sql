@@ -33,7 +33,7 @@ SELECT jt.show(:'r') AS live_send;
 SELECT o.to_number, o.status, o.attempts, o.code ~ '^[0-9]{6}$' AS code_present,
 	   o.session_id = ((:'r'::jsonb)->>'request_id')::uuid AS same_session,
 	   o.expires_at = s.expires_at AS expires_with_session,
-	   o.next_attempt_at <= now() AS due_now,
+	   o.next_attempt_at <= clock_timestamp() AS due_now,
 	   o.provider_message_id IS NULL AS no_provider_id,
 	   s.mode, s.status AS session_status
   FROM justauth.outbox o JOIN justauth.sessions s USING (session_id)
@@ -116,8 +116,8 @@ SELECT justauth.justauth_apply_whatsapp_statuses(
 SELECT justauth.justauth_apply_whatsapp_statuses(
   '{"entry": [{"changes": [{"value": {"statuses": [{"id": "wamid.regressA", "status": "read", "timestamp": "1700000005"}]}}]}]}') AS applied_read;
 SELECT justauth.justauth_apply_whatsapp_statuses('{"entry": "garbage"}') AS garbage_applies_nothing;
-SELECT justauth.justauth_apply_whatsapp_statuses('[1, 2]');
 COMMIT;
+SELECT justauth.justauth_apply_whatsapp_statuses('[1, 2]');
 SELECT to_number, status, error_code, refunded,
 	   (SELECT o.code IS NULL FROM justauth.outbox o WHERE o.message_id = d.message_id) AS code_erased
   FROM justauth.deliveries d WHERE client_id = :'cid' AND to_number IN ('919876543214', '919876543215')

@@ -22,7 +22,7 @@ SELECT p.oid::regprocedure AS executable_by_anyone
  WHERE (p.pronamespace = 'justauth'::regnamespace
 		OR (p.pronamespace = 'public'::regnamespace AND p.proname LIKE 'justauth%'))
    AND has_function_privilege('ja_regress_nobody', p.oid, 'EXECUTE')
- ORDER BY 1::text;
+ ORDER BY p.oid::regprocedure::text;
 SELECT has_schema_privilege('ja_regress_nobody', 'justauth', 'USAGE') AS nobody_schema_usage;
 
 -- In practice, for a role with no grants.
@@ -107,7 +107,7 @@ RESET ROLE;
 SELECT c.relname, a.attname
   FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
  WHERE c.relnamespace = 'justauth'::regnamespace AND c.relkind = 'v' AND a.attnum > 0
-   AND a.attname ~ '(code_hash|api_key|code_sealed|^code$|secret|token)';
+   AND a.attname ~ '(code_hash|api_key_hash|^api_key$|code_sealed|^code$|secret|token)';
 SELECT c.relname, array_agg(a.attname ORDER BY a.attnum) AS columns
   FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
  WHERE c.relnamespace = 'justauth'::regnamespace AND c.relkind = 'v' AND a.attnum > 0 AND NOT a.attisdropped
@@ -118,7 +118,7 @@ SELECT p.oid::regprocedure AS function, p.prosecdef AS security_definer,
 	   coalesce((SELECT c FROM unnest(p.proconfig) c WHERE c LIKE 'search_path=%'), 'NOT PINNED') AS search_path
   FROM pg_proc p
  WHERE (p.pronamespace = 'justauth'::regnamespace OR (p.pronamespace = 'public'::regnamespace AND p.proname LIKE 'justauth%'))
- ORDER BY 1::text;
+ ORDER BY p.oid::regprocedure::text;
 SELECT count(*) AS definer_functions_with_unsafe_path
   FROM pg_proc p
  WHERE p.prosecdef

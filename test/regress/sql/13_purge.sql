@@ -8,15 +8,6 @@ SELECT * FROM jt.client('purge', 'sandbox', 100) \gset
 UPDATE justauth.clients SET resend_cooldown_seconds = 0 WHERE client_id = :'cid';
 SELECT count(*) FILTER (WHERE (justauth_send_otp(:'cid', :'key', '9195' || lpad(i::text, 8, '0'), 'purge-' || i))->>'success' = 'true') AS sent
   FROM generate_series(1, 6) i;
-SELECT * FROM jt.client('purge-live', 'live', 10) \gset live_
--- Live outbox rows are made by hand (no delivery configured here): one settled, one in flight.
-INSERT INTO justauth.sessions (session_id, client_id, number, code_hash, max_attempts, mode, expires_at, created_at)
-VALUES ('00000000-0000-4000-8000-000000000001', :'live_cid', '919500000101', '\x00', 5, 'live', now() - interval '2 days', now() - interval '2 days'),
-	   ('00000000-0000-4000-8000-000000000002', :'live_cid', '919500000102', '\x00', 5, 'live', now() - interval '2 days', now() - interval '2 days');
-INSERT INTO justauth.outbox (session_id, client_id, to_number, code, status, expires_at, created_at)
-VALUES ('00000000-0000-4000-8000-000000000001', :'live_cid', '919500000101', NULL, 'delivered', now() - interval '2 days', now() - interval '2 days'),
-	   ('00000000-0000-4000-8000-000000000002', :'live_cid', '919500000102', '123456', 'queued', now() - interval '2 days', now() - interval '2 days');
-
 -- Too short a horizon is refused.
 SELECT * FROM justauth_purge('59 minutes');
 SELECT * FROM justauth.justauth_purge('0 seconds');
@@ -25,6 +16,15 @@ SELECT * FROM justauth_purge(NULL);
 
 -- Nothing is old yet.
 SELECT * FROM justauth_purge('1 hour');
+
+SELECT * FROM jt.client('purge-live', 'live', 10) \gset live_
+-- Live outbox rows are made by hand (no delivery configured here): one settled, one in flight.
+INSERT INTO justauth.sessions (session_id, client_id, number, code_hash, max_attempts, mode, expires_at, created_at)
+VALUES ('00000000-0000-4000-8000-000000000001', :'live_cid', '919500000101', '\x00', 5, 'live', now() - interval '2 days', now() - interval '2 days'),
+	   ('00000000-0000-4000-8000-000000000002', :'live_cid', '919500000102', '\x00', 5, 'live', now() - interval '2 days', now() - interval '2 days');
+INSERT INTO justauth.outbox (session_id, client_id, to_number, code, status, expires_at, created_at)
+VALUES ('00000000-0000-4000-8000-000000000001', :'live_cid', '919500000101', NULL, 'delivered', now() - interval '2 days', now() - interval '2 days'),
+	   ('00000000-0000-4000-8000-000000000002', :'live_cid', '919500000102', '123456', 'queued', now() - interval '2 days', now() - interval '2 days');
 
 -- Age half of the sandbox client's rows by two days.
 UPDATE justauth.sessions SET created_at = created_at - interval '2 days', expires_at = expires_at - interval '2 days'
