@@ -18,7 +18,7 @@ PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
-.PHONY: gateway mock run stop test bench
+.PHONY: gateway mock run stop test bench fuzz soak
 all: $(if $(wildcard gateway/Makefile),gateway) $(if $(wildcard test/mock/Makefile),mock)
 
 gateway:
@@ -40,3 +40,12 @@ stop:
 
 test:
 	bash test/run-all.sh
+
+bench:
+	bash bench/run.sh
+
+fuzz:
+	bash test/fuzz/run.sh
+
+soak:
+	bash test/soak/run.sh
