@@ -49,9 +49,15 @@ SELECT * FROM justauth_create_client('Acme', '');
 SELECT * FROM justauth_create_client('Acme', 'SANDBOX');
 SELECT * FROM justauth_create_client('', 'sandbox');
 SELECT * FROM justauth_create_client(repeat('x', 201), 'sandbox');
+SELECT * FROM justauth_create_client('   ', 'sandbox');
 SELECT * FROM justauth_create_client(NULL, 'sandbox');
 SELECT * FROM justauth_create_client('Acme', NULL);
 SELECT count(*) FROM justauth_create_client(repeat('x', 200), 'sandbox');
+-- Names are counted in characters (as the table's CHECK does), not bytes:
+-- Indian business names in Devanagari take 3 bytes per character.
+SELECT count(*) FROM justauth_create_client(repeat('é', 150), 'sandbox');
+SELECT count(*) FROM justauth_create_client(repeat('भ', 100), 'sandbox');
+SELECT * FROM justauth_create_client(repeat('भ', 201), 'sandbox');
 -- A name is data, not SQL.
 SELECT count(*) FROM justauth_create_client('Robert''); DROP TABLE justauth.clients; --', 'sandbox');
 SELECT count(*) > 50 AS clients_table_intact FROM justauth.clients;

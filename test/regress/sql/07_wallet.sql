@@ -37,6 +37,8 @@ SELECT justauth_balance(:'cid');
 SELECT justauth_deposit(:'cid', 9223372036854775807, 'pay-huge');
 SELECT justauth_balance(:'cid');
 SELECT justauth.justauth_balance('cl_doesnotexist000000000') IS NULL AS unknown_balance_null;
+SELECT * FROM jt.client('wallet-unfunded', 'sandbox', 0) \gset unf_
+SELECT justauth_balance(:'unf_cid') AS unfunded_balance;
 
 -- The ledger: one row per deposit, balance_after, nothing for refused ones.
 SELECT kind, amount, balance_after, reference, shard IS NULL AS no_shard, session_id IS NULL AS no_session

@@ -87,3 +87,7 @@ SELECT jt.show(justauth_send_otp(:'cid', :'key', '９１９８７６５４３２
 -- Nothing above moved money except the accepted sends.
 SELECT jt.wallet(:'cid');
 SELECT count(*) AS sessions FROM justauth.sessions WHERE client_id = :'cid';
+
+-- The limit counts characters: a 200-character key of 2-byte characters is fine.
+SELECT jt.show(justauth_send_otp(:'cid', :'key', '919876543222', repeat('é', 200))) AS key_200_chars_400_bytes;
+SELECT jt.show(justauth_send_otp(:'cid', :'key', '919876543223', repeat('é', 257))) AS key_257_chars;

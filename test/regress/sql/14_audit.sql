@@ -50,6 +50,10 @@ SELECT count(*) AS negative_shards FROM justauth.wallet_shards WHERE balance < 0
 -- Every debit belongs to a session, and at most one debit and one refund per session.
 SELECT count(*) AS sessions_with_two_debits FROM (
 	SELECT session_id FROM justauth.ledger WHERE kind = 'debit' GROUP BY session_id HAVING count(*) > 1) x;
+SELECT count(*) AS uncharged_sessions
+  FROM justauth.sessions s
+ WHERE NOT s.is_test AND s.code_hash <> '\x00'
+   AND NOT EXISTS (SELECT 1 FROM justauth.ledger l WHERE l.session_id = s.session_id AND l.kind = 'debit');
 SELECT count(*) AS charged_test_sessions
   FROM justauth.ledger l JOIN justauth.sessions s USING (session_id) WHERE s.is_test;
 -- No plaintext code outside queued/sending outbox rows.
