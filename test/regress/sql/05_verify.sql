@@ -126,3 +126,13 @@ SELECT jt.show(justauth_verify_otp(:'cid', '919876543220', :'code')) AS verify_r
 -- Verifying never moves money.
 SELECT jt.wallet(:'cid');
 SELECT count(*) AS sessions FROM justauth.sessions WHERE client_id = :'cid';
+
+-- The code of a superseded session is reported as superseded even when that
+-- session has also expired meanwhile (a newer code was sent).
+UPDATE justauth.clients SET code_ttl_seconds = 1, code_length = 10 WHERE client_id = :'cid';
+SELECT jt.code(justauth_send_otp(:'cid', :'key', '919876543230')) AS c1 \gset
+SELECT pg_sleep(1.1);
+UPDATE justauth.clients SET code_ttl_seconds = 120 WHERE client_id = :'cid';
+SELECT jt.code(justauth_send_otp(:'cid', :'key', '919876543230')) AS c2 \gset
+SELECT jt.show(justauth_verify_otp(:'cid', '919876543230', :'c1')) AS expired_superseded_code;
+SELECT jt.show(justauth_verify_otp(:'cid', '919876543230', :'c2')) AS current_code;

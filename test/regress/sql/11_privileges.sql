@@ -46,6 +46,7 @@ SELECT jt.show(justauth_verify_otp(:'cid', '919876543210', :'code')) AS gateway_
 SELECT jt.code(justauth.justauth_send_otp(:'cid', :'key', '919876543211')) AS code \gset
 SELECT jt.show(justauth.justauth_verify_otp(:'cid', '919876543211', :'code')) AS gateway_verify_schema;
 SELECT justauth.justauth_apply_whatsapp_statuses('{"entry": []}') AS webhook;
+SHOW justauth.whatsapp_access_token;
 SELECT * FROM justauth_create_client('gw', 'sandbox');
 SELECT justauth_deposit(:'cid', 1000000, 'gw-money');
 SELECT justauth.justauth_deposit(:'cid', 1000000, 'gw-money');
@@ -98,6 +99,10 @@ SELECT max_attempts FROM justauth.client_settings WHERE client_id = :'cid';
 SELECT api_key_hash FROM justauth.clients WHERE client_id = :'cid';
 UPDATE justauth.clients SET api_key_hash = '\x00' WHERE client_id = :'cid';
 UPDATE justauth.clients SET mode = 'live' WHERE client_id = :'cid';
+-- The WhatsApp access token is superuser-only.
+SHOW justauth.whatsapp_access_token;
+SELECT current_setting('justauth.whatsapp_access_token');
+SELECT count(*) FROM pg_settings WHERE name = 'justauth.whatsapp_access_token';
 SELECT count(*) FROM justauth.sessions;
 SELECT count(*) FROM justauth.ledger;
 INSERT INTO justauth.ledger (client_id, kind, amount, balance_after, reference) VALUES (:'cid', 'deposit', 5, 5, 'forged');
