@@ -116,6 +116,16 @@ SELECT justauth.justauth_apply_whatsapp_statuses(
 SELECT justauth.justauth_apply_whatsapp_statuses(
   '{"entry": [{"changes": [{"value": {"statuses": [{"id": "wamid.regressA", "status": "read", "timestamp": "1700000005"}]}}]}]}') AS applied_read;
 SELECT justauth.justauth_apply_whatsapp_statuses('{"entry": "garbage"}') AS garbage_applies_nothing;
+-- A status for a message whose provider id was never recorded (the worker
+-- stopped after Meta accepted it) is matched by biz_opaque_callback_data.
+SELECT justauth_send_otp(:'cid', :'key', '919876543217') AS rc \gset
+UPDATE justauth.outbox SET status = 'sending', attempts = 1
+ WHERE session_id = ((:'rc'::jsonb)->>'request_id')::uuid RETURNING message_id AS mid \gset
+SELECT justauth.justauth_apply_whatsapp_statuses(jsonb_build_object('entry', jsonb_build_array(jsonb_build_object(
+	'changes', jsonb_build_array(jsonb_build_object('value', jsonb_build_object('statuses', jsonb_build_array(
+		jsonb_build_object('id', 'wamid.regressC', 'status', 'delivered', 'timestamp', '1700000009',
+						   'biz_opaque_callback_data', :'mid'::text))))))))) AS applied_by_callback_data;
+SELECT status, code IS NULL AS code_erased FROM justauth.outbox WHERE message_id = :mid;
 COMMIT;
 SELECT justauth.justauth_apply_whatsapp_statuses('[1, 2]');
 SELECT to_number, status, error_code, refunded,
