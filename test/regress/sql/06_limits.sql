@@ -27,8 +27,8 @@ SELECT jt.show(:'r') AS long_cooldown,
 	   ((:'r'::jsonb)->>'retry_after')::int BETWEEN 3000 AND 3600 AS retry_after_long;
 -- ... and a 1 s cooldown passes after a second.
 UPDATE justauth.clients SET resend_cooldown_seconds = 1 WHERE client_id = :'cid';
-SELECT jt.show(justauth_send_otp(:'cid', :'key', '919876543212')) AS first;
-SELECT jt.show(justauth_send_otp(:'cid', :'key', '919876543212')) AS within_1s;
+SELECT i, jt.show(justauth_send_otp(:'cid', :'key', '919876543212')) AS first_and_within_1s
+  FROM generate_series(1, 2) i;
 SELECT pg_sleep(1.1);
 SELECT jt.show(justauth_send_otp(:'cid', :'key', '919876543212')) AS after_1s;
 
