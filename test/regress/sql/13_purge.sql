@@ -18,13 +18,14 @@ SELECT * FROM justauth_purge(NULL);
 SELECT * FROM justauth_purge('1 hour');
 
 SELECT * FROM jt.client('purge-live', 'live', 10) \gset live_
--- Live outbox rows are made by hand (no delivery configured here): one settled, one in flight.
+-- Live outbox rows are made by hand (no delivery configured here): one settled,
+-- one in flight (not yet expired, so the worker leaves it queued).
 INSERT INTO justauth.sessions (session_id, client_id, number, code_hash, max_attempts, mode, expires_at, created_at)
 VALUES ('00000000-0000-4000-8000-000000000001', :'live_cid', '919500000101', '\x00', 5, 'live', now() - interval '2 days', now() - interval '2 days'),
-	   ('00000000-0000-4000-8000-000000000002', :'live_cid', '919500000102', '\x00', 5, 'live', now() - interval '2 days', now() - interval '2 days');
+	   ('00000000-0000-4000-8000-000000000002', :'live_cid', '919500000102', '\x00', 5, 'live', now() + interval '1 hour', now() - interval '2 days');
 INSERT INTO justauth.outbox (session_id, client_id, to_number, code, status, expires_at, created_at)
 VALUES ('00000000-0000-4000-8000-000000000001', :'live_cid', '919500000101', NULL, 'delivered', now() - interval '2 days', now() - interval '2 days'),
-	   ('00000000-0000-4000-8000-000000000002', :'live_cid', '919500000102', '123456', 'queued', now() - interval '2 days', now() - interval '2 days');
+	   ('00000000-0000-4000-8000-000000000002', :'live_cid', '919500000102', '123456', 'queued', now() + interval '1 hour', now() - interval '2 days');
 
 -- Age half of the sandbox client's rows by two days.
 UPDATE justauth.sessions SET created_at = created_at - interval '2 days', expires_at = expires_at - interval '2 days'
