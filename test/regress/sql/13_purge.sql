@@ -58,3 +58,21 @@ SELECT count(*) FROM justauth.justauth_purge('1 day');
 SET ROLE justauth_admin;
 SELECT count(*) FROM justauth_purge('1 day');
 RESET ROLE;
+
+-- Purging never cuts a code's lifetime or a limit window short: a client with
+-- a one-day TTL and one send per number per day, two hours later.
+SELECT * FROM jt.client('purge-long', 'sandbox', 10) \gset long_
+UPDATE justauth.clients SET resend_cooldown_seconds = 0, max_sends_per_window = 1,
+	   send_window_seconds = 86400, code_ttl_seconds = 86400
+ WHERE client_id = :'long_cid';
+SELECT jt.code(justauth_send_otp(:'long_cid', :'long_key', '919500000201')) AS lc \gset
+UPDATE justauth.sessions SET created_at = created_at - interval '2 hours', expires_at = expires_at - interval '2 hours'
+ WHERE client_id = :'long_cid';
+UPDATE justauth.numbers SET last_sent_at = last_sent_at - interval '2 hours', first_sent_at = first_sent_at - interval '2 hours',
+	   recent_sends = ARRAY(SELECT t - interval '2 hours' FROM unnest(recent_sends) t)
+ WHERE client_id = :'long_cid';
+SELECT jt.show(justauth_send_otp(:'long_cid', :'long_key', '919500000201')) AS in_window_before_purge;
+SELECT count(*) FROM justauth_purge('1 hour');
+SELECT jt.show(justauth_send_otp(:'long_cid', :'long_key', '919500000201')) AS in_window_after_purge;
+SELECT jt.show(justauth_verify_otp(:'long_cid', '919500000201', :'lc')) AS code_still_valid;
+SELECT jt.wallet(:'long_cid');
