@@ -100,12 +100,18 @@ lock_number(Datum client_id, Datum number, NumberState *st)
 				 2, argtypes);
 	if (ja_exec(lock_number_plan, values, NULL, 1) == 0)
 	{
+		/*
+		 * A first send to this number: the row we insert is ours until we
+		 * commit (a concurrent first send waits on it in ON CONFLICT), so
+		 * its RETURNING is as good as locking it.  Only when a concurrent
+		 * send inserted it first do we lock theirs.
+		 */
 		ja_keep_plan(&insert_number_plan,
 					 "INSERT INTO justauth.numbers (client_id, number) VALUES ($1, $2)"
-					 " ON CONFLICT DO NOTHING",
+					 " ON CONFLICT DO NOTHING RETURNING current_session_id, recent_sends",
 					 2, argtypes);
-		ja_exec(insert_number_plan, values, NULL, 0);
-		if (ja_exec(lock_number_plan, values, NULL, 1) == 0)
+		if (ja_exec(insert_number_plan, values, NULL, 0) == 0 &&
+			ja_exec(lock_number_plan, values, NULL, 1) == 0)
 			elog(ERROR, "could not lock number state");
 	}
 	tup = SPI_tuptable->vals[0];

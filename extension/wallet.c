@@ -69,16 +69,19 @@ ja_wallet_debit(const char *client_id)
 	/*
 	 * Every funded sub-balance is locked by a concurrent send (or there is
 	 * none).  Wait for one; under READ COMMITTED a row whose balance dropped
-	 * to zero meanwhile is rechecked and skipped.
+	 * to zero meanwhile is rechecked and skipped.  Waiters start at their
+	 * own sub-balance too, so that when there are more concurrent sends than
+	 * sub-balances they queue on all of them instead of all on the first.
 	 */
 	ja_keep_plan(&debit_wait_plan,
 				 "UPDATE justauth.wallet_shards w SET balance = w.balance - 1"
 				 "  FROM (SELECT shard FROM justauth.wallet_shards"
 				 "         WHERE client_id = $1 AND balance > 0"
-				 "         ORDER BY shard LIMIT 1 FOR UPDATE) pick"
+				 "         ORDER BY (shard + $2) % " CppAsString2(JA_WALLET_SHARDS)
+				 "         LIMIT 1 FOR UPDATE) pick"
 				 " WHERE w.client_id = $1 AND w.shard = pick.shard"
 				 " RETURNING w.shard",
-				 1, argtypes);
+				 2, argtypes);
 	if (ja_exec(debit_wait_plan, values, NULL, 0) == 1)
 		return DatumGetInt16(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	return -1;
