@@ -40,6 +40,8 @@ static SPIPlanPtr record_refund_plan = NULL;
 static SPIPlanPtr credit_shard_plan = NULL;
 static SPIPlanPtr fail_session_plan = NULL;
 static SPIPlanPtr session_status_plan = NULL;
+static SPIPlanPtr refund_shard_nowait_plan = NULL;
+static SPIPlanPtr refund_shard_wait_plan = NULL;
 
 /*
  * ja_wallet_debit takes one credit from the client's wallet and returns the
@@ -292,6 +294,24 @@ ja_refund(Datum session_id, const char *reason)
 	values[1] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
 	values[2] = session_id;
 	values[3] = CStringGetTextDatum(reason);
+
+	/*
+	 * Any sub-balance can take the credit back: prefer the one debited, but
+	 * take whichever is free rather than wait behind a send holding it.
+	 */
+	ja_keep_plan(&refund_shard_nowait_plan,
+				 "SELECT shard FROM justauth.wallet_shards WHERE client_id = $1"
+				 " ORDER BY shard <> $2, shard LIMIT 1 FOR UPDATE SKIP LOCKED",
+				 2, argtypes);
+	if (ja_exec(refund_shard_nowait_plan, values, NULL, 0) == 1)
+		values[1] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	else
+	{
+		ja_keep_plan(&refund_shard_wait_plan,
+					 "SELECT shard FROM justauth.wallet_shards WHERE client_id = $1 AND shard = $2 FOR UPDATE",
+					 2, argtypes);
+		ja_exec(refund_shard_wait_plan, values, NULL, 0);
+	}
 
 	ja_keep_plan(&record_refund_plan,
 				 "INSERT INTO justauth.ledger (client_id, kind, amount, balance_after, shard, session_id, reason)"
