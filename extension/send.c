@@ -336,6 +336,14 @@ idempotency_claim(Datum client_id, Datum key, const char *number, TimestampTz no
 
 		ja_seal_code(DatumGetUUIDP(session), VARDATA_ANY(b), (uint8 *) code, len);
 		code[len] = '\0';
+		if (len < 4 || strspn(code, "0123456789") != len)
+		{
+			/* sealed under another server key (restored elsewhere, key lost) */
+			explicit_bzero(code, sizeof(code));
+			ja_reply_error(reply, "idempotency_conflict",
+						   "The original reply of this idempotency key can no longer be reproduced; use a new key");
+			return IDEM_CONFLICT;
+		}
 		initStringInfo(&msg);
 		ja_sandbox_message(&msg, code, ttl);
 		reply->data[--reply->len] = '\0';	/* drop the closing brace */
