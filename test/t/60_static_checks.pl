@@ -76,15 +76,24 @@ int planted(int k);
 int
 planted(int k)
 {
-	char		buf[4];
 	int		   *p = malloc(sizeof(int));
 
 	if (p == NULL)
 		return 0;
-	buf[4] = (char) k;
-	*p = buf[0];
+	*p = k;
 	free(p);
 	return *p;
+}
+
+int planted_oob(int k);
+
+int
+planted_oob(int k)
+{
+	char		buf[4];
+
+	buf[4] = (char) k;
+	return buf[0];
 }
 EOC
 close $fh;
