@@ -12,6 +12,7 @@
 #include "common/sha2.h"
 #include "executor/spi.h"
 #include "funcapi.h"
+#include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 
 #include "justauth.h"
@@ -180,7 +181,7 @@ justauth_create_client(PG_FUNCTION_ARGS)
 				 errhint("Call justauth_create_client('Acme', mode => 'sandbox').")));
 	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	mode = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	if (strlen(name) == 0 || strlen(name) > 200 || strspn(name, " \t\r\n") == strlen(name))
+	if (strlen(name) == 0 || pg_mbstrlen(name) > 200 || strspn(name, " \t\r\n") == strlen(name))
 		ereport(ERROR,
 				(errcode(ERRCODE_JA_INVALID_NAME),
 				 errmsg("invalid client name"),

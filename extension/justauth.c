@@ -12,6 +12,7 @@
 #include "postgres.h"
 
 #include "fmgr.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -60,6 +61,9 @@ ja_text_arg(FunctionCallInfo fcinfo, int argno, const char *name,
 	}
 	t = PG_GETARG_TEXT_PP(argno);
 	len = VARSIZE_ANY_EXHDR(t);
+	/* the limit is in characters; count them only when bytes could exceed it */
+	if (len > JA_MAX_PARAM_LEN)
+		len = pg_mbstrlen_with_len(VARDATA_ANY(t), (int) Min(len, (size_t) JA_MAX_PARAM_LEN * MAX_MULTIBYTE_CHAR_LEN + 1));
 	if (len == 0)
 	{
 		char	   *msg = psprintf("Missing required parameter: %s", name);

@@ -17,6 +17,7 @@
 
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/uuid.h"
@@ -162,7 +163,7 @@ justauth_deposit(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_JA_INVALID_AMOUNT),
 				 errmsg("deposit of " INT64_FORMAT " credits is out of range", credits),
 				 errhint("Deposit between 1 and " INT64_FORMAT " credits.", MAX_DEPOSIT)));
-	if (strlen(reference) == 0 || strlen(reference) > 200)
+	if (strlen(reference) == 0 || pg_mbstrlen(reference) > 200)
 		ereport(ERROR,
 				(errcode(ERRCODE_JA_INVALID_REFERENCE),
 				 errmsg("invalid deposit reference"),
