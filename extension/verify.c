@@ -106,6 +106,7 @@ justauth_verify_otp(PG_FUNCTION_ARGS)
 	TimestampTz expires_at;
 	TimestampTz now = GetCurrentTimestamp();
 	uint8		hash[PG_SHA256_DIGEST_LENGTH];
+	int			retries;
 
 	initStringInfo(&reply);
 	if ((client_id = ja_text_arg(fcinfo, 0, "client-id", true, &reply)) == NULL ||
@@ -158,16 +159,27 @@ justauth_verify_otp(PG_FUNCTION_ARGS)
 				 " WHERE n.client_id = $1 AND n.number = $2"
 				 "   FOR UPDATE OF s",
 				 2, argtypes);
-	if (ja_exec(current_plan, values, NULL, 1) == 0)
+
+	/*
+	 * A resend that commits while we wait for the session lock supersedes the
+	 * session we locked; read the number's pointer again (a new statement
+	 * sees the resend) and judge the newer session instead.
+	 */
+	for (retries = 0;; retries++)
 	{
-		ja_reply_error(&reply, "otp_not_found", "No code was sent to this number");
-		goto done;
+		if (ja_exec(current_plan, values, NULL, 1) == 0)
+		{
+			ja_reply_error(&reply, "otp_not_found", "No code was sent to this number");
+			goto done;
+		}
+		tup = SPI_tuptable->vals[0];
+		desc = SPI_tuptable->tupdesc;
+		status = SPI_getvalue(tup, desc, 3);
+		if (strcmp(status, "superseded") != 0 || retries >= 3)
+			break;
 	}
-	tup = SPI_tuptable->vals[0];
-	desc = SPI_tuptable->tupdesc;
 	memcpy(&session, DatumGetUUIDP(SPI_getbinval(tup, desc, 1, &isnull)), sizeof(session));
 	stored = DatumGetByteaPP(SPI_getbinval(tup, desc, 2, &isnull));
-	status = SPI_getvalue(tup, desc, 3);
 	attempts = DatumGetInt32(SPI_getbinval(tup, desc, 4, &isnull));
 	max_attempts = DatumGetInt32(SPI_getbinval(tup, desc, 5, &isnull));
 	expires_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 6, &isnull));
@@ -175,6 +187,12 @@ justauth_verify_otp(PG_FUNCTION_ARGS)
 	if (strcmp(status, "approved") == 0)
 	{
 		ja_reply_error(&reply, "otp_not_found", "This code was already used; request a new one");
+		goto done;
+	}
+	if (strcmp(status, "superseded") == 0)
+	{
+		ja_reply_error(&reply, "otp_superseded",
+					   "A newer code was sent to this number; use the latest code");
 		goto done;
 	}
 	if (strcmp(status, "pending") != 0)

@@ -629,3 +629,55 @@ GRANT SELECT (client_id) ON justauth.clients TO justauth_admin;
 GRANT EXECUTE ON FUNCTION justauth.justauth_balance(text), justauth.justauth_normalize_number(text, text) TO justauth_auditor;
 GRANT SELECT ON justauth.session_audit, justauth.wallets, justauth.wallet_statement, justauth.deliveries,
 	justauth.conversion_by_prefix, justauth.client_settings, justauth.error_codes TO justauth_auditor;
+
+/* ---- delivery worker ---- */
+
+CREATE FUNCTION justauth.worker_state(
+	OUT pid integer, OUT state text, OUT database text, OUT started_at timestamptz,
+	OUT paused_until timestamptz, OUT current_rate double precision,
+	OUT max_messages_per_second integer, OUT requests bigint, OUT sent bigint,
+	OUT retried bigint, OUT requeued bigint, OUT failed bigint, OUT expired bigint,
+	OUT reclaimed bigint, OUT last_error_at timestamptz, OUT last_error_http_status integer,
+	OUT last_error_code integer, OUT last_error text, OUT delivery_configured boolean)
+RETURNS record
+LANGUAGE C VOLATILE
+AS 'MODULE_PATHNAME', 'justauth_worker_state';
+COMMENT ON FUNCTION justauth.worker_state() IS
+'State of the delivery worker from shared memory: pid, state, counters since server start, current rate (requests per second over the last 5 s) and the last error. Use the view justauth.worker_status.';
+
+CREATE VIEW justauth.worker_status AS
+SELECT w.pid, w.state, w.database, w.delivery_configured, w.started_at, w.paused_until,
+	   q.queued, q.queued_due, q.sending, q.next_attempt_at,
+	   w.sent, w.retried, w.requeued, w.failed, w.expired, w.reclaimed, w.requests,
+	   round(w.current_rate::numeric, 1) AS current_rate, w.max_messages_per_second,
+	   w.last_error_at, w.last_error_http_status, w.last_error_code, w.last_error
+  FROM justauth.worker_state() w,
+	   LATERAL (SELECT count(*) FILTER (WHERE o.status = 'queued') AS queued,
+					   count(*) FILTER (WHERE o.status = 'queued' AND o.next_attempt_at <= now()) AS queued_due,
+					   count(*) FILTER (WHERE o.status = 'sending') AS sending,
+					   min(o.next_attempt_at) AS next_attempt_at
+				  FROM justauth.outbox o
+				 WHERE o.status IN ('queued', 'sending')) q;
+COMMENT ON VIEW justauth.worker_status IS
+'One row about WhatsApp delivery: worker pid and state (idle, sending, throttled, paused: configuration error, not configured, ...), whether live sends are accepted in this database, the queue (queued, due now, in flight), counters since server start (sent, retried, requeued untried, failed, expired, reclaimed after a crash, HTTP requests), current rate and the last error. Counters reset when the server restarts.';
+
+CREATE VIEW justauth.outbox_depth AS
+SELECT o.status, count(*) AS messages, min(o.created_at) AS oldest, max(o.created_at) AS newest
+  FROM justauth.outbox o
+ GROUP BY o.status;
+COMMENT ON VIEW justauth.outbox_depth IS
+'Outbox messages per status (queued, sending, sent, delivered, read, failed, expired). Scans the whole outbox: for monitoring, not for tight loops.';
+
+CREATE FUNCTION justauth.outbox_wake() RETURNS trigger
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'justauth_outbox_wake';
+COMMENT ON FUNCTION justauth.outbox_wake() IS
+'Trigger function: wakes the delivery worker when the inserting transaction commits.';
+CREATE TRIGGER outbox_wake AFTER INSERT ON justauth.outbox
+	FOR EACH STATEMENT EXECUTE FUNCTION justauth.outbox_wake();
+COMMENT ON TRIGGER outbox_wake ON justauth.outbox IS
+'Wakes the delivery worker at commit of any transaction that queued messages.';
+
+REVOKE ALL ON FUNCTION justauth.worker_state(), justauth.outbox_wake() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION justauth.worker_state() TO justauth_auditor, justauth_admin;
+GRANT SELECT ON justauth.worker_status, justauth.outbox_depth TO justauth_auditor, justauth_admin;

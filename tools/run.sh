@@ -62,6 +62,7 @@ fi
 
 if [ -x test/mock/mock-whatsapp ]; then
 	test/mock/mock-whatsapp --listen "127.0.0.1:$MOCK_PORT" --token local-mock-token \
+		--phone-number-id 106540352242922 \
 		>"$RUN/mock.log" 2>&1 &
 	echo $! >"$RUN/mock.pid"
 fi
@@ -85,9 +86,10 @@ if [ ! -f "$RUN/credentials.env" ]; then
 fi
 . "$RUN/credentials.env"
 
-gateway/justauth-gateway --listen "127.0.0.1:$HTTP_PORT" \
+# secrets go through the environment, not argv (which `ps` shows)
+JUSTAUTH_DEMO_CLIENT_ID=$CLIENT_ID JUSTAUTH_DEMO_API_KEY=$API_KEY \
+	gateway/justauth-gateway --listen "127.0.0.1:$HTTP_PORT" \
 	--db "host=127.0.0.1 port=$PGPORT dbname=$DB user=justauth_gw" \
-	--demo-client-id "$CLIENT_ID" --demo-api-key "$API_KEY" \
 	--access-log "$RUN/access.log" >"$RUN/gateway.log" 2>&1 &
 echo $! >"$RUN/gateway.pid"
 for _ in $(seq 50); do

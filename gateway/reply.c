@@ -1,0 +1,101 @@
+/*-------------------------------------------------------------------------
+ *
+ * reply.c
+ *		Writing HTTP replies, and the mapping from the SQL API's error codes
+ *		to HTTP statuses (the same table as justauth.error_codes, which the
+ *		gateway's role may not read).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "gateway.h"
+
+static const struct
+{
+	const char *error;
+	int			status;
+}			error_status[] = {
+	{"invalid_request", 400},
+	{"invalid_number", 400},
+	{"invalid_credentials", 401},
+	{"client_suspended", 403},
+	{"wallet_not_funded", 402},
+	{"insufficient_balance", 402},
+	{"idempotency_conflict", 409},
+	{"rate_limited", 429},
+	{"invalid_otp", 400},
+	{"otp_expired", 410},
+	{"max_attempts", 429},
+	{"otp_superseded", 410},
+	{"otp_not_found", 404},
+	{"delivery_not_configured", 503},
+};
+
+/*
+ * HTTP status for a refusal's "error" code.  A code this gateway does not
+ * know yet is still the caller's problem, never a server fault: 400.
+ */
+int
+gw_status_for_error(const char *error)
+{
+	for (size_t i = 0; i < sizeof(error_status) / sizeof(error_status[0]); i++)
+	{
+		if (strcmp(error_status[i].error, error) == 0)
+			return error_status[i].status;
+	}
+	return 400;
+}
+
+/*
+ * Sends a complete response with an exact Content-Length.  extra_headers,
+ * if given, is a block of "Name: value\r\n" lines.  Replies are never
+ * cached: they carry one-time codes and per-call outcomes.
+ */
+void
+gw_reply(GwRequest *req, int status, const char *content_type,
+		 const char *body, size_t len, const char *extra_headers)
+{
+	req->status = status;
+	mg_printf(req->conn,
+			  "HTTP/1.1 %d %s\r\n"
+			  "Content-Type: %s\r\n"
+			  "Content-Length: %zu\r\n"
+			  "Cache-Control: no-store\r\n"
+			  "X-Content-Type-Options: nosniff\r\n"
+			  "%s%s\r\n",
+			  status, mg_get_response_code_text(req->conn, status),
+			  content_type, len,
+			  extra_headers ? extra_headers : "",
+			  req->close ? "Connection: close\r\n" : "");
+	if (!req->head && len > 0)
+		mg_write(req->conn, body, len);
+}
+
+/* Sends a JSON body (already serialized) with the given status. */
+void
+gw_reply_json(GwRequest *req, int status, const char *body, const char *extra_headers)
+{
+	gw_reply(req, status, "application/json; charset=utf-8", body, strlen(body),
+			 extra_headers);
+}
+
+/*
+ * Sends {"success": false, "error": ..., "message": ...}, the shape of
+ * every refusal, whether it comes from the SQL API or from the gateway.
+ */
+void
+gw_reply_error(GwRequest *req, int status, const char *error, const char *message,
+			   const char *extra_headers)
+{
+	char		msg[512];
+	char		body[700];
+
+	gw_json_escape(msg, sizeof(msg), message, strlen(message));
+	snprintf(body, sizeof(body),
+			 "{\"success\": false, \"error\": \"%s\", \"message\": \"%s\"}",
+			 error, msg);
+	snprintf(req->error, sizeof(req->error), "%s", error);
+	gw_reply_json(req, status, body, extra_headers);
+}
