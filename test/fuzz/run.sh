@@ -11,6 +11,7 @@
 #   number    ja_normalize_number          extension/number.c
 #   params    gw_collect_params            gateway/params.c, text.c, reply.c
 #   webhook   gw_handle_webhook            gateway/webhook.c, params.c, text.c, reply.c
+#   escape    gw_json_escape               gateway/text.c
 # Seeds are in test/fuzz/<target>/; new inputs go to a scratch corpus in
 # FUZZ_WORK (default: a new directory under /tmp), never into the tree.
 # A gateway target whose sources are not in the tree is reported as
@@ -26,7 +27,7 @@ CC=${FUZZ_CC:-clang-14}
 PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
 seconds=${FUZZ_SECONDS:-600}
 work=${FUZZ_WORK:-$(mktemp -d /tmp/justauth-fuzz.XXXXXX)}
-targets=${*:-number params webhook}
+targets=${*:-number params webhook escape}
 mkdir -p "$work"
 
 pg_server=$("$PG_CONFIG" --includedir-server)
@@ -55,6 +56,10 @@ build() {
 		srcs=(test/fuzz/webhook_fuzz.c test/fuzz/fake_civetweb.c gateway/webhook.c "${gateway_srcs[@]}")
 		flags=(-I"$pg_client" -Igateway -Itest/fuzz)
 		libs=(-lpq -lcrypto)
+		;;
+	escape)
+		srcs=(test/fuzz/escape_fuzz.c gateway/text.c)
+		flags=(-I"$pg_client" -Igateway)
 		;;
 	*)
 		echo "unknown fuzz target $t" >&2

@@ -21,6 +21,7 @@ my %needs = (
 	number => 'extension/number.c',
 	params => 'gateway/params.c',
 	webhook => 'gateway/webhook.c',
+	escape => 'gateway/text.c',
 );
 my @targets = grep { -f "$src/$needs{$_}" } sort keys %needs;
 ok(scalar(grep { $_ eq 'number' } @targets), 'the number target has its source');
