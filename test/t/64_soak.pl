@@ -2,7 +2,8 @@
 # Soak with fault injection: mixed send/verify load through the gateway
 # while the mock WhatsApp server answers with random failures (500, 429,
 # 130429, 131026, 131000, timeouts, garbage, no message id), the delivery
-# worker is killed with SIGKILL three times, and PostgreSQL crashes
+# worker is killed with SIGKILL three times (each also makes the postmaster
+# reset every session, a short outage of its own), and PostgreSQL crashes
 # (immediate stop) and stays down for some seconds, so the gateway loses
 # its database.  Afterwards nothing may be lost or double-counted:
 #   - every wallet's balance equals its ledger and never went negative;
@@ -34,6 +35,7 @@ my $tmp = PostgreSQL::Test::Utils::tempdir('soak');
 
 my $mock = JustAuthMock->new(args => [ '--hang-ms', '2500' ]);
 my $node = start_worker_node('soak', $mock, extra => q{
+restart_after_crash = on
 justauth.poll_interval_ms = 1000
 justauth.retry_base_ms = 100
 justauth.retry_max_ms = 1000
@@ -50,7 +52,7 @@ for my $c ([ 'live1', 'live' ], [ 'live2', 'live' ], [ 'sandbox', 'sandbox' ])
 	my ($id, $key) = JustAuthGateway::create_client($node, "Soak $name", $mode, 1000000);
 	$node->safe_psql('postgres', qq{
 		UPDATE justauth.clients SET code_ttl_seconds = 20, resend_cooldown_seconds = 0,
-			max_sends_per_window = 1000000 WHERE client_id = '$id'});
+			max_sends_per_window = 1000, send_window_seconds = 60 WHERE client_id = '$id'});
 	$clients{$name} = { id => $id, key => $key, mode => $mode };
 }
 my $gw = JustAuthGateway->start($node);
@@ -69,46 +71,65 @@ for my $k (0 .. $children - 1)
 	die "fork: $!" unless defined $pid;
 	if ($pid == 0)
 	{
-		srand($$);
-		my $http = HTTP::Tiny->new(timeout => 30, keep_alive => 1);
-		open my $out, '>', "$tmp/load-$k.jsonl" or die;
-		$out->autoflush(1);
-		my $call = sub {
-			my ($route, $client, $number, $otp) = @_;
-			my %p = ('client-id' => $client->{id}, number => $number);
-			$p{otp} = $otp if defined $otp;
-			my $res = $http->post("$gw->{base}/api/v1/$route",
-				{ headers => { 'Content-Type' => 'application/json', 'X-Api-Key' => $client->{key} },
-				  content => encode_json(\%p) });
-			my $body = eval { decode_json($res->{content}) } // {};
-			print $out encode_json({ t => time, route => $route, client => $client->{id},
-					mode => $client->{mode}, number => $number, otp => $otp,
-					status => $res->{status}, reply => $body }) . "\n";
-			return ($res->{status}, $body);
-		};
-		while (time < $deadline)
-		{
-			my $name = (qw(live1 live2 sandbox))[ int(rand(3)) ];
-			my $c = $clients{$name};
-			my $number = sprintf('9198%d%d%06d', $k, ($name eq 'live2' ? 2 : $name eq 'live1' ? 1 : 3),
-				int(rand(40)));
-			my ($status, $body) = $call->('send-otp', $c, $number);
-			next unless $status == 200 && $c->{mode} eq 'sandbox';
-			my ($code) = ($body->{message_simulated} // '') =~ /code is (\d+)\./;
-			$call->('verify-otp', $c, $number, sprintf('%06d', ($code + 1 + int(rand(999998))) % 1000000))
-			  if rand() < 0.3;
-			$call->('verify-otp', $c, $number, $code);
-		}
-		close $out;
+		# Children leave with _exit: the test modules' END blocks, which
+		# would stop the cluster, belong to the parent alone.
+		eval { load_child($k) };
+		print STDERR "load child $k: $@" if $@;
 		POSIX::_exit(0);
 	}
 	push @kids, $pid;
+}
+
+# One load child: send, and for sandbox codes verify (sometimes a wrong
+# code first), until the deadline.
+sub load_child
+{
+	my ($k) = @_;
+	srand($$);
+	my $http = HTTP::Tiny->new(timeout => 30, keep_alive => 1);
+	open my $out, '>', "$tmp/load-$k.jsonl" or die;
+	$out->autoflush(1);
+	my $call = sub {
+		my ($route, $client, $number, $otp) = @_;
+		my %p = ('client-id' => $client->{id}, number => $number);
+		$p{otp} = $otp if defined $otp;
+		my $res = $http->post("$gw->{base}/api/v1/$route",
+			{ headers => { 'Content-Type' => 'application/json', 'X-Api-Key' => $client->{key} },
+			  content => encode_json(\%p) });
+		my $body = eval { decode_json($res->{content}) } // {};
+		print $out encode_json({ t => time, route => $route, client => $client->{id},
+				mode => $client->{mode}, number => $number, otp => $otp,
+				status => $res->{status}, reply => $body }) . "\n";
+		return ($res->{status}, $body);
+	};
+	while (time < $deadline)
+	{
+		my $name = (qw(live1 live2 sandbox))[ int(rand(3)) ];
+		my $c = $clients{$name};
+		my $number = sprintf('9198%d%d%06d', $k, ($name eq 'live2' ? 2 : $name eq 'live1' ? 1 : 3),
+			int(rand(40)));
+		my ($status, $body) = $call->('send-otp', $c, $number);
+		next unless $status == 200 && $c->{mode} eq 'sandbox';
+		my ($code) = ($body->{message_simulated} // '') =~ /code is (\d+)\./;
+		$call->('verify-otp', $c, $number, sprintf('%06d', ($code + 1 + int(rand(999998))) % 1000000))
+		  if rand() < 0.3;
+		$call->('verify-otp', $c, $number, $code);
+	}
+	close $out;
 }
 
 # Live codes reach the mock; verify each delivered code once, as users do.
 my $vpid = fork();
 die "fork: $!" unless defined $vpid;
 if ($vpid == 0)
+{
+	eval { verify_child() };
+	print STDERR "verify child: $@" if $@;
+	POSIX::_exit(0);
+}
+
+# The live users: verify each code the mock received, once.
+sub verify_child
 {
 	my $http = HTTP::Tiny->new(timeout => 30, keep_alive => 1);
 	open my $out, '>', "$tmp/load-verify.jsonl" or die;
@@ -135,7 +156,6 @@ if ($vpid == 0)
 		}
 		sleep(0.2);
 	}
-	POSIX::_exit(0);
 }
 
 # ---------------------------------------------------------------------------
@@ -144,6 +164,7 @@ if ($vpid == 0)
 my @faults = qw(500 429 130429 131026 131000 timeout garbage noid);
 my (%injected, @outages, %rss);
 my $worker_kills = 0;
+my $pg_restarts = 0;
 my %plan = (0.2 => 'kill', 0.45 => 'kill', 0.55 => 'outage', 0.7 => 'kill');
 my @steps = sort { $a <=> $b } keys %plan;
 
@@ -177,12 +198,16 @@ while (time < $deadline)
 		my $what = $plan{ shift @steps };
 		if ($what eq 'kill')
 		{
+			# A backend killed by a signal makes the postmaster reset every
+			# session (crash restart): the gateway sees a short outage too.
 			my $pid = worker_pid();
+			my $down = time;
 			if ($pid && kill('KILL', $pid))
 			{
 				$worker_kills++;
 				# wait for the postmaster to start a new worker (bgw_restart_time)
-				for (1 .. 200) { my $p = worker_pid(); last if $p && $p != $pid; sleep(0.1); }
+				for (1 .. 300) { my $p = worker_pid(); last if $p && $p != $pid; sleep(0.1); }
+				push @outages, [ $down, time ];
 			}
 		}
 		else
@@ -192,6 +217,7 @@ while (time < $deadline)
 			sleep(4);
 			$node->start;
 			push @outages, [ $down, time ];
+			$pg_restarts++;
 		}
 	}
 	# RSS baselines once warmed up; the worker's after its last restart.
@@ -231,7 +257,8 @@ ok(@sends > 50, scalar(@sends) . ' sends accepted under load');
 my @bad5xx = grep { $_->{status} >= 500 && $_->{status} != 503 } @log;
 is(scalar(@bad5xx), 0, 'no 5xx other than 503')
   or diag(encode_json([ @bad5xx[ 0 .. ($#bad5xx < 4 ? $#bad5xx : 4) ] ]));
-# A 503 must fall within an outage (with a margin for requests already in
+# A 503 must fall within an outage (PostgreSQL down, or the crash restart
+# after a worker SIGKILL), with a margin for requests already in
 # flight when the database went down or came back).
 my @stray503 = grep {
 	my $t = $_->{t};
@@ -239,7 +266,7 @@ my @stray503 = grep {
 } @log;
 is(scalar(@stray503), 0, '503 only while the database was down')
   or diag(encode_json([ @stray503[ 0 .. ($#stray503 < 4 ? $#stray503 : 4) ] ]));
-is(scalar(@outages), 1, 'PostgreSQL was taken down and restarted once');
+is($pg_restarts, 1, 'PostgreSQL was taken down and restarted once');
 cmp_ok($worker_kills, '>=', 3, "the worker was killed with SIGKILL $worker_kills times");
 cmp_ok(scalar(grep { $_->{status} == 503 } @log), '>', 0, 'the outage was seen by clients (503)');
 
@@ -346,9 +373,9 @@ my $requests = $mock->requests;
 my %dup;
 $dup{"$_->{to}/$_->{body_code}"}++ for grep { $_->{status} == 200 } @$requests;
 diag(sprintf("soak %ds: %d HTTP requests (%s); faults injected %s; worker SIGKILLs %d; "
-	  . "PostgreSQL outages %d; WhatsApp requests %d, messages delivered twice %d; outbox: %s; refunds %d (of verified sessions %d)",
+	  . "PostgreSQL restarts %d; WhatsApp requests %d, messages delivered twice %d; outbox: %s; refunds %d (of verified sessions %d)",
 	$seconds, scalar(@log), join(', ', map { "$_ $by_status{$_}" } sort keys %by_status),
-	join(', ', map { "$_ x$injected{$_}" } sort keys %injected), $worker_kills, scalar(@outages),
+	join(', ', map { "$_ x$injected{$_}" } sort keys %injected), $worker_kills, $pg_restarts,
 	scalar(@$requests), scalar(grep { $_ > 1 } values %dup), $states, $refunds, $approved_refunded));
 
 $gw->stop;
