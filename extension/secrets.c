@@ -49,40 +49,53 @@ fill_random(void *buf, size_t len)
 }
 
 /*
- * create_server_key writes a fresh key file; O_EXCL makes concurrent first
- * uses agree on a single key (the loser just reads the winner's file).
+ * create_server_key writes a fresh key file.  The key is written to a
+ * private temporary file and then hard-linked into place: link() never
+ * replaces an existing file, so concurrent first uses agree on one key, and
+ * nobody can ever read a half-written key.
  */
 static void
 create_server_key(const char *path)
 {
 	uint8		key[SERVER_KEY_LEN];
+	char		tmppath[MAXPGPATH];
 	int			fd;
 
-	fd = OpenTransientFilePerm(path, O_WRONLY | O_CREAT | O_EXCL | PG_BINARY,
+	snprintf(tmppath, sizeof(tmppath), "%s.tmp.%d", path, MyProcPid);
+	unlink(tmppath);
+	fd = OpenTransientFilePerm(tmppath, O_WRONLY | O_CREAT | O_EXCL | PG_BINARY,
 							   S_IRUSR | S_IWUSR);
 	if (fd < 0)
-	{
-		if (errno == EEXIST)
-			return;
 		ereport(ERROR,
 				(errcode(ERRCODE_JA_SERVER_KEY),
-				 errmsg("could not create server key file \"%s\": %m", path),
+				 errmsg("could not create server key file \"%s\": %m", tmppath),
 				 errhint("The data directory must be writable by the server.")));
-	}
 	fill_random(key, sizeof(key));
 	if (write(fd, key, sizeof(key)) != sizeof(key) || pg_fsync(fd) != 0)
 	{
 		int			save_errno = errno;
 
 		CloseTransientFile(fd);
-		unlink(path);
+		unlink(tmppath);
 		errno = save_errno;
 		ereport(ERROR,
 				(errcode(ERRCODE_JA_SERVER_KEY),
-				 errmsg("could not write server key file \"%s\": %m", path)));
+				 errmsg("could not write server key file \"%s\": %m", tmppath)));
 	}
 	explicit_bzero(key, sizeof(key));
 	CloseTransientFile(fd);
+	if (link(tmppath, path) != 0 && errno != EEXIST)
+	{
+		int			save_errno = errno;
+
+		unlink(tmppath);
+		errno = save_errno;
+		ereport(ERROR,
+				(errcode(ERRCODE_JA_SERVER_KEY),
+				 errmsg("could not install server key file \"%s\": %m", path)));
+	}
+	unlink(tmppath);
+	fsync_fname(DataDir, true);
 }
 
 /*

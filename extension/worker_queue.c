@@ -115,11 +115,12 @@ ja_queue_extension_ready(void)
 }
 
 /*
- * ja_queue_reclaim runs at worker start: messages still 'sending' were
- * claimed by a worker that died (crash, kill -9, PostgreSQL restart).  There
- * is only ever one worker, so they can be retaken at once instead of after
- * their visibility timeout.  Their request may or may not have reached
- * WhatsApp: this is the at-least-once window.
+ * ja_queue_reclaim runs at worker start, and after a round failed: messages
+ * still 'sending' were claimed by a worker that died (crash, kill -9,
+ * PostgreSQL restart) or by the failed round.  There is only ever one
+ * worker, so they can be retaken at once instead of after their visibility
+ * timeout.  Their request may or may not have reached WhatsApp: this is the
+ * at-least-once window.
  */
 int64
 ja_queue_reclaim(void)
@@ -338,7 +339,9 @@ ja_queue_record(JaMessage *msgs, int n)
 		else
 			nulls[5][i] = true;
 		cols[6][i] = Int32GetDatum(m->retry_ms);
-		cols[7][i] = Int32GetDatum(m->outcome == JA_OUT_REQUEUE ? -1 : 0);
+		/* a message put back or expired without a request gives its attempt back */
+		cols[7][i] = Int32GetDatum(m->outcome == JA_OUT_REQUEUE ||
+								   m->outcome == JA_OUT_EXPIRED ? -1 : 0);
 	}
 	values[0] = ja_array(cols[0], nulls[0], n, INT8OID);
 	values[1] = ja_array(cols[1], nulls[1], n, TEXTOID);
