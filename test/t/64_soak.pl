@@ -234,7 +234,9 @@ waitpid($_, 0) for @kids, $vpid;
 $rss{gw_end} = rss_kb($gw_pid);
 $rss{worker_end} = rss_kb($rss{worker_pid}) if $rss{worker_pid};
 
-# Let everything settle: no more faults, every message final.
+# Let everything settle: no more faults, every message final.  (The reset
+# also forgets the mock's request log: keep it for the summary.)
+my @wa_requests = @{ $mock->requests };
 $mock->reset;
 ok($node->poll_query_until('postgres',
 		"SELECT count(*) = 0 FROM justauth.outbox WHERE status IN ('queued', 'sending')"),
@@ -369,14 +371,14 @@ my $refunds = $node->safe_psql('postgres', "SELECT count(*) FROM justauth.ledger
 my $approved_refunded = $node->safe_psql('postgres', q{
 	SELECT count(*) FROM justauth.ledger l JOIN justauth.sessions s USING (session_id)
 	 WHERE l.kind = 'refund' AND s.verified_at IS NOT NULL});
-my $requests = $mock->requests;
+push @wa_requests, @{ $mock->requests };
 my %dup;
-$dup{"$_->{to}/$_->{body_code}"}++ for grep { $_->{status} == 200 } @$requests;
+$dup{"$_->{to}/$_->{body_code}"}++ for grep { $_->{status} == 200 } @wa_requests;
 diag(sprintf("soak %ds: %d HTTP requests (%s); faults injected %s; worker SIGKILLs %d; "
 	  . "PostgreSQL restarts %d; WhatsApp requests %d, messages delivered twice %d; outbox: %s; refunds %d (of verified sessions %d)",
 	$seconds, scalar(@log), join(', ', map { "$_ $by_status{$_}" } sort keys %by_status),
 	join(', ', map { "$_ x$injected{$_}" } sort keys %injected), $worker_kills, $pg_restarts,
-	scalar(@$requests), scalar(grep { $_ > 1 } values %dup), $states, $refunds, $approved_refunded));
+	scalar(@wa_requests), scalar(grep { $_ > 1 } values %dup), $states, $refunds, $approved_refunded));
 
 $gw->stop;
 $node->stop;
