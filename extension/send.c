@@ -32,6 +32,7 @@ PG_FUNCTION_INFO_V1(justauth_send_otp);
 
 static SPIPlanPtr test_number_plan = NULL;
 static SPIPlanPtr lock_number_plan = NULL;
+static SPIPlanPtr lock_session_plan = NULL;
 static SPIPlanPtr insert_number_plan = NULL;
 static SPIPlanPtr client_rate_plan = NULL;
 static SPIPlanPtr client_lock_plan = NULL;
@@ -100,12 +101,18 @@ lock_number(Datum client_id, Datum number, NumberState *st)
 				 2, argtypes);
 	if (ja_exec(lock_number_plan, values, NULL, 1) == 0)
 	{
+		/*
+		 * A first send to this number: the row we insert is ours until we
+		 * commit (a concurrent first send waits on it in ON CONFLICT), so
+		 * its RETURNING is as good as locking it.  Only when a concurrent
+		 * send inserted it first do we lock theirs.
+		 */
 		ja_keep_plan(&insert_number_plan,
 					 "INSERT INTO justauth.numbers (client_id, number) VALUES ($1, $2)"
-					 " ON CONFLICT DO NOTHING",
+					 " ON CONFLICT DO NOTHING RETURNING current_session_id, recent_sends",
 					 2, argtypes);
-		ja_exec(insert_number_plan, values, NULL, 0);
-		if (ja_exec(lock_number_plan, values, NULL, 1) == 0)
+		if (ja_exec(insert_number_plan, values, NULL, 0) == 0 &&
+			ja_exec(lock_number_plan, values, NULL, 1) == 0)
 			elog(ERROR, "could not lock number state");
 	}
 	tup = SPI_tuptable->vals[0];
@@ -128,6 +135,24 @@ lock_number(Datum client_id, Datum number, NumberState *st)
 			if (!nulls[i])
 				st->recent[st->nrecent++] = DatumGetTimestampTz(elems[i]);
 	}
+}
+
+/*
+ * lock_session locks the number's previous session, which this send will
+ * supersede, before the wallet is touched.  Refunds take the same order
+ * (session, then wallet row), so a resend and a refund of the previous
+ * message cannot deadlock.
+ */
+static void
+lock_session(pg_uuid_t *session)
+{
+	Oid			argtypes[1] = {UUIDOID};
+	Datum		values[1] = {UUIDPGetDatum(session)};
+
+	ja_keep_plan(&lock_session_plan,
+				 "SELECT 1 FROM justauth.sessions WHERE session_id = $1 FOR UPDATE",
+				 1, argtypes);
+	ja_exec(lock_session_plan, values, NULL, 0);
 }
 
 /*
@@ -513,6 +538,8 @@ justauth_send_otp(PG_FUNCTION_ARGS)
 		if (!number_limits(&client, st, now, &reply) ||
 			!client_rate_limit(&client, client_datum, now, &reply))
 			goto done;
+		if (st->has_session)
+			lock_session(&st->session);
 		shard = ja_wallet_debit(client_id);
 		if (shard < 0)
 		{
@@ -523,7 +550,11 @@ justauth_send_otp(PG_FUNCTION_ARGS)
 		ja_generate_code(client.code_length, code);
 	}
 	else
-		strlcpy(code, test_code, sizeof(code));	/* no limits, no charge */
+	{
+		if (st->has_session)
+			lock_session(&st->session);
+		strlcpy(code, test_code, sizeof(code)); /* no limits, no charge */
+	}
 	recent = recent_with_now(st, now, client.window_max_sends);
 
 	ja_random_uuid(&session);

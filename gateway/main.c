@@ -351,6 +351,9 @@ main(int argc, char **argv)
 	options[n++] = "5000";
 	options[n++] = "enable_keep_alive";
 	options[n++] = "yes";
+	/* replies are small: without this, keep-alive answers wait for delayed ACKs (40 ms) */
+	options[n++] = "tcp_nodelay";
+	options[n++] = "1";
 	options[n++] = "max_request_size";
 	options[n++] = "16384";
 	options[n++] = "enable_auth_domain_check";

@@ -1,0 +1,2 @@
+-- reference: the cheapest round trip
+SELECT 1;

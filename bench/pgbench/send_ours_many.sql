@@ -1,0 +1,4 @@
+-- ours: send to a random new number for one of 100 clients
+\set c random(1, 100)
+\set n random(6000000000, 7999999999)
+SELECT justauth_send_otp(b.ours_id, b.ours_key, '91' || :n) FROM bench.clients b WHERE b.i = :c;

@@ -1,0 +1,589 @@
+#!/usr/bin/env bash
+# make bench: JustAuth against a hand-written PL/pgSQL peer (bench/peer.sql),
+# every figure a ratio against a reference measured side by side, in
+# alternating rounds, in this same run.
+#
+#   bash bench/run.sh                       everything (about 8 minutes on 2 cores)
+#   BENCH_SECONDS=5 BENCH_ROUNDS=3          seconds per pgbench/wrk run, rounds per case
+#   BENCH_VERIFY_SECONDS=2 BENCH_POOL=60000 verify runs and their pool of pending codes
+#   BENCH_CASES="sql gateway worker"        which groups to run
+#   BENCH_BASELINE=<git rev>                also measure that revision's core against
+#                                           this one, alternating (before/after ratios)
+#   BENCH_KEEP=1                            keep the scratch directory
+#
+# The extension is never installed system-wide: each build gets a private,
+# relocated copy of the PostgreSQL 15 server tree under the scratch
+# directory (binaries copied, everything else linked), so other people's
+# `make install` on this machine cannot change what is being measured.
+# Prints the table and writes BENCHMARKS.md at the top of the tree.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+
+PG_BIN=/usr/lib/postgresql/15/bin
+SECS=${BENCH_SECONDS:-5}
+ROUNDS=${BENCH_ROUNDS:-3}
+VSECS=${BENCH_VERIFY_SECONDS:-2}	# verify runs are short: each judges fresh codes
+CASES=${BENCH_CASES:-sql gateway worker}
+PORT=${BENCH_PGPORT:-55491}		# cluster A: SQL and gateway cases
+PORT_W=$((PORT + 1))			# cluster W: worker cases
+PORT_BASE=$((PORT + 2))			# cluster B: baseline build (BENCH_BASELINE)
+PORT_AFTER=$((PORT + 6))		# cluster C: this build again, as fresh as B
+MOCK_A=$((PORT + 3))
+MOCK_W=$((PORT + 4))
+GWPORT=$((PORT + 5))
+WA_PHONE_ID=106540352242922
+WORK=$(mktemp -d /tmp/justauth-bench.XXXXXX)
+RES=$WORK/results
+DB=bench
+mkdir -p "$RES"
+chmod 755 "$WORK"
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
+
+as_pg=()
+if [ "$(id -u)" = 0 ]; then
+	as_pg=(runuser -u postgres --)
+	chown postgres: "$WORK" "$RES"
+fi
+
+# ---------------------------------------------------------------- packages
+need=()
+[ -x "$PG_BIN/postgres" ] || need+=(postgresql-15)
+[ -f /usr/lib/postgresql/15/lib/pgcrypto.so ] || need+=(postgresql-contrib-15)
+[ -f /usr/lib/postgresql/15/lib/pgxs/src/makefiles/pgxs.mk ] || need+=(postgresql-server-dev-15)
+command -v wrk >/dev/null || need+=(wrk)
+command -v curl >/dev/null || need+=(curl)
+command -v python3 >/dev/null || need+=(python3)
+command -v cc >/dev/null || need+=(build-essential)
+[ -f /usr/include/civetweb.h ] || need+=(libcivetweb-dev)
+[ -f /usr/include/jansson.h ] || need+=(libjansson-dev)
+[ -f /usr/include/x86_64-linux-gnu/curl/curl.h ] || [ -f /usr/include/curl/curl.h ] || need+=(libcurl4-openssl-dev)
+[ -f /usr/include/postgresql/libpq-fe.h ] || need+=(libpq-dev)
+[ -f /usr/include/openssl/ssl.h ] || need+=(libssl-dev)
+command -v xxd >/dev/null || need+=(xxd)
+if [ ${#need[@]} -gt 0 ]; then
+	if [ "$(id -u)" != 0 ]; then
+		echo "bench: missing packages: ${need[*]} (run as root or install them)" >&2
+		exit 1
+	fi
+	echo "bench: installing ${need[*]}"
+	DEBIAN_FRONTEND=noninteractive apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}"
+fi
+
+# ---------------------------------------------------------------- cleanup
+pids=()
+clusters=()
+cleanup() {
+	local p d
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	for d in "${clusters[@]}"; do
+		[ -f "$d/postmaster.pid" ] &&
+			"${as_pg[@]}" "$PG_BIN/pg_ctl" -D "$d" -m immediate -w stop >/dev/null 2>&1 || true
+	done
+	if [ -n "${baseline_tree:-}" ]; then git worktree remove --force "$baseline_tree" 2>/dev/null || true; fi
+	[ -n "${BENCH_KEEP:-}" ] || rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# ---------------------------------------------------------------- build
+make -s all >/dev/null
+HAVE_WORKER=0
+[ -f extension/worker.c ] && [ -x test/mock/mock-whatsapp ] && HAVE_WORKER=1
+
+# private_server ROOT SRC: a relocated PostgreSQL 15 server tree under ROOT
+# whose justauth is the one built in SRC.  PostgreSQL finds its lib and
+# share directories relative to the postgres binary, so copying the few
+# binaries and linking everything else is enough.
+private_server() {
+	local root=$1 src=$2 f
+	local bin=$root/usr/lib/postgresql/15/bin lib=$root/usr/lib/postgresql/15/lib
+	local share=$root/usr/share/postgresql/15
+	mkdir -p "$bin" "$lib" "$share/extension"
+	cp "$PG_BIN/postgres" "$PG_BIN/initdb" "$PG_BIN/pg_ctl" "$bin/"
+	for f in /usr/lib/postgresql/15/lib/*; do
+		[ "$(basename "$f")" = justauth.so ] || ln -s "$f" "$lib/"
+	done
+	for f in /usr/share/postgresql/15/*; do
+		[ "$(basename "$f")" = extension ] || ln -s "$f" "$share/"
+	done
+	for f in /usr/share/postgresql/15/extension/*; do
+		case $(basename "$f") in justauth*) ;; *) ln -s "$f" "$share/extension/" ;; esac
+	done
+	cp "$src/justauth.so" "$lib/"
+	cp "$src/justauth.control" "$src/sql/justauth--1.0.sql" "$share/extension/"
+	[ "$(id -u)" = 0 ] && chown -R postgres: "$root"
+	return 0
+}
+
+# start_cluster DIR PORT ROOT: initdb, settings (plus stdin), start, and the
+# bench database with justauth, the peer and the bench clients.
+start_cluster() {
+	local dir=$1 port=$2 root=$3
+	local bin=$root/usr/lib/postgresql/15/bin
+	"${as_pg[@]}" "$bin/initdb" -D "$dir" -A trust -U postgres >/dev/null
+	{
+		cat <<CONF
+port = $port
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '$WORK'
+max_connections = 120
+shared_buffers = 512MB
+synchronous_commit = on
+max_wal_size = 4GB
+checkpoint_timeout = 30min
+shared_preload_libraries = 'justauth'
+justauth.whatsapp_access_token = 'bench-token'
+log_min_messages = warning
+CONF
+		if [ "$HAVE_WORKER" = 1 ]; then
+			cat <<CONF
+justauth.database = '$DB'
+justauth.whatsapp_phone_number_id = '$WA_PHONE_ID'
+CONF
+		fi
+		cat
+	} >>"$dir/postgresql.conf"
+	clusters+=("$dir")
+	"${as_pg[@]}" "$bin/pg_ctl" -D "$dir" -l "$dir.log" -w start >/dev/null
+	"${as_pg[@]}" "$PG_BIN/createdb" -h "$WORK" -p "$port" -U postgres "$DB"
+	psql_on "$port" -c "CREATE EXTENSION justauth" >/dev/null
+	psql_on "$port" -f bench/peer.sql >/dev/null 2>&1
+	psql_on "$port" -f bench/setup.sql >/dev/null 2>&1
+	# Warm-up, then statistics: the first plans of a backend are made on
+	# empty tables; both sides get the same start.
+	local s
+	for s in send_ours_many send_peer_many; do
+		"${as_pg[@]}" "$PG_BIN/pgbench" -h "$WORK" -p "$port" -U postgres -n -M prepared -c 4 -j 2 \
+			-t 500 -f "$top/bench/pgbench/$s.sql" "$DB" >/dev/null
+	done
+	psql_on "$port" -c "VACUUM ANALYZE" >/dev/null
+}
+psql_on() {
+	local port=$1
+	shift
+	"${as_pg[@]}" "$PG_BIN/psql" -h "$WORK" -p "$port" -U postgres -d "$DB" -X -q -v ON_ERROR_STOP=1 "$@"
+}
+psql_b() { psql_on "$PORT" "$@"; }
+
+mock_start() {
+	local port=$1 log=$2
+	"${as_pg[@]}" "$top/test/mock/mock-whatsapp" --listen "127.0.0.1:$port" --token bench-token \
+		--phone-number-id "$WA_PHONE_ID" --threads 256 >"$log" 2>&1 &
+	pids+=("$!")
+	for _ in $(seq 50); do
+		curl -s -o /dev/null "http://127.0.0.1:$port/_requests?since=999999999" && return 0
+		sleep 0.1
+	done
+	echo "bench: mock WhatsApp server did not start" >&2
+	return 1
+}
+
+private_server "$WORK/server" "$top"
+# Cluster A: live clients; the delivery worker (when present) is parked at
+# 1 message/s toward a mock, like the peer's cron job, which is not running.
+if [ "$HAVE_WORKER" = 1 ]; then mock_start "$MOCK_A" "$WORK/mock-a.log"; fi
+start_cluster "$WORK/pg-a" "$PORT" "$WORK/server" <<CONF
+justauth.whatsapp_api_url = 'http://127.0.0.1:$MOCK_A'
+justauth.max_messages_per_second = 1
+CONF
+pg_settings_dump=$(psql_b -At -F ' = ' -c "SELECT name, setting || coalesce(' ' || unit, '') FROM pg_settings
+	WHERE name IN ('shared_buffers', 'synchronous_commit', 'fsync', 'wal_level', 'max_wal_size',
+		'checkpoint_timeout', 'max_connections', 'shared_preload_libraries', 'autovacuum',
+		'wal_sync_method', 'full_page_writes', 'work_mem', 'jit', 'track_commit_timestamp')
+		OR name LIKE 'justauth.%' AND name NOT LIKE '%token%' ORDER BY name")
+if [ "$HAVE_WORKER" = 1 ] && [[ " $CASES " == *" worker "* ]]; then
+	# Cluster W: the worker delivers to its own mock at full speed;
+	# commit timestamps give commit -> first byte at the mock.
+	mock_start "$MOCK_W" "$WORK/mock-w.log"
+	start_cluster "$WORK/pg-w" "$PORT_W" "$WORK/server" <<CONF
+track_commit_timestamp = on
+justauth.whatsapp_api_url = 'http://127.0.0.1:$MOCK_W'
+justauth.max_messages_per_second = 100000
+CONF
+fi
+if [ -n "${BENCH_BASELINE:-}" ]; then
+	baseline_tree=$WORK/baseline-src
+	git worktree add -q --detach "$baseline_tree" "$BENCH_BASELINE"
+	make -s -C "$baseline_tree" justauth.so >/dev/null
+	private_server "$WORK/server-base" "$baseline_tree"
+	start_cluster "$WORK/pg-base" "$PORT_BASE" "$WORK/server-base" <<CONF
+justauth.whatsapp_api_url = 'http://127.0.0.1:$MOCK_A'
+justauth.max_messages_per_second = 1
+CONF
+	start_cluster "$WORK/pg-after" "$PORT_AFTER" "$WORK/server" <<CONF
+justauth.whatsapp_api_url = 'http://127.0.0.1:$MOCK_A'
+justauth.max_messages_per_second = 1
+CONF
+fi
+
+# ---------------------------------------------------------------- helpers
+# pgb NAME SCRIPT CLIENTS [extra pgbench args]: one pgbench run of SECS
+# seconds; appends its tps to RES/NAME.rounds and keeps its per-transaction
+# log for the latency percentiles.
+pgb() {
+	local name=$1 script=$2 clients=$3
+	shift 3
+	local threads=2 n
+	[ "$clients" -lt 2 ] && threads=1
+	n=0
+	[ -f "$RES/$name.rounds" ] && n=$(wc -l <"$RES/$name.rounds")
+	"${as_pg[@]}" "$PG_BIN/pgbench" -h "$WORK" -p "${PGB_PORT:-$PORT}" -U postgres -n -M prepared \
+		-c "$clients" -j "$threads" -T "${PGB_SECS:-$SECS}" -f "$(cd "$top/bench/pgbench" && realpath "$script")" \
+		--log --log-prefix="$RES/$name.log$n" "$@" "$DB" >"$RES/$name.out$n" 2>&1 ||
+		{ cat "$RES/$name.out$n"; return 1; }
+	grep -Eo 'tps = [0-9.]+ \(without' "$RES/$name.out$n" | grep -Eo '[0-9.]+' >>"$RES/$name.rounds"
+}
+
+# summarize NAME...: percentiles over all rounds, median tps.
+summarize() {
+	local name
+	for name in "$@"; do
+		python3 bench/report.py pgbench "$RES/$name" "$SECS"
+		printf '  %-22s %s\n' "$name" "$(cat "$RES/$name.summary")"
+	done
+}
+
+# check_sends SCHEMA_TABLE SINCE: every transaction of a send case must
+# have been an accepted send (no refusals that would flatter the figure).
+accepted_since() {
+	psql_b -At -c "SELECT (SELECT count(*) FROM justauth.sessions WHERE created_at >= '$1') || ' ' ||
+		(SELECT count(*) FROM peer.otps WHERE created_at >= '$1')"
+}
+
+# cpu_ticks PID: user + system CPU time of a process, in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+
+sql_cases() {
+	local r c t0 pool part slice wpid w0 s0
+	echo "== SQL cases: pgbench -M prepared, $ROUNDS rounds of $SECS s, sides alternating"
+	wpid=$(psql_b -At -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'justauth delivery worker'")
+	w0=$(cpu_ticks "${wpid:-0}")
+	s0=$(date +%s)
+	for r in $(seq "$ROUNDS"); do
+		pgb select1_c8 select1.sql 8
+		pgb insert_c8 insert_commit.sql 8
+	done
+	summarize select1_c8 insert_c8
+	for c in 8 32; do
+		t0=$(psql_b -At -c "SELECT now()")
+		for r in $(seq "$ROUNDS"); do
+			pgb send_peer_many_c$c send_peer_many.sql $c
+			pgb send_ours_many_c$c send_ours_many.sql $c
+			pgb send_peer_one_c$c send_peer_one.sql $c
+			pgb send_ours_one_c$c send_ours_one.sql $c
+		done
+		summarize send_peer_many_c$c send_ours_many_c$c send_peer_one_c$c send_ours_one_c$c
+		echo "  accepted sends (ours peer): $(accepted_since "$t0")"
+	done
+
+	# Verify: each round and side judges its own part of a fresh pool of
+	# pending codes, each pgbench client its own slice, each code once.
+	pool=${BENCH_POOL:-60000}
+	part=$((pool / ROUNDS))
+	slice=$((part / 8))
+	echo "  making verify pools of $pool codes per side"
+	psql_b -v pool="$pool" -v who=ours -v tab=ours_codes -v base=8000000000 -f bench/pool.sql >/dev/null 2>&1 &
+	local maker=$!
+	psql_b -v pool="$pool" -v who=peer -v tab=peer_codes -v base=8000000000 -f bench/pool.sql >/dev/null 2>&1
+	wait "$maker"
+	for r in $(seq "$ROUNDS"); do
+		PGB_SECS=$VSECS pgb verify_peer_c8 verify_peer.sql 8 -D base=$(((r - 1) * part)) -D slice=$slice -D i=0
+		PGB_SECS=$VSECS pgb verify_ours_c8 verify_ours.sql 8 -D base=$(((r - 1) * part)) -D slice=$slice -D i=0
+	done
+	summarize verify_peer_c8 verify_ours_c8
+	psql_b -At -c "SELECT 'verify outcomes, ours: ' || string_agg(status || ' ' || n, ', ') FROM
+		(SELECT status, count(*) n FROM justauth.sessions s JOIN bench.ours_codes c
+		   ON c.client_id = s.client_id AND c.number = s.number GROUP BY 1 ORDER BY 1) x"
+	psql_b -At -c "SELECT 'verify outcomes, peer: ' || string_agg(status || ' ' || n, ', ') FROM
+		(SELECT status, count(*) n FROM peer.otps s JOIN bench.peer_codes c
+		   ON c.client_id = s.client_id AND c.number = s.number GROUP BY 1 ORDER BY 1) x"
+	if [ -n "$wpid" ]; then
+		local ticks=$(($(cpu_ticks "$wpid") - w0)) secs=$(($(date +%s) - s0)) hz
+		hz=$(getconf CLK_TCK)
+		printf '%s\n' "Cluster A's parked delivery worker (1 message/s, outbox backlog growing to $(psql_b -At -c "SELECT count(*) FROM justauth.outbox WHERE status = 'queued'") queued rows) used $(awk -v t="$ticks" -v h="$hz" -v s="$secs" 'BEGIN {printf "%.1f s of CPU in %d s (%.1f %% of one core)", t / h, s, 100 * t / h / s}') during the SQL cases: this is charged to *ours* (the peer has no worker)." >"$RES/30_parked_worker.md"
+		sed 's/^/  /' "$RES/30_parked_worker.md"
+	fi
+}
+
+not_measured() {
+	echo "$2" >"$RES/$1.notmeasured"
+	echo "  not measured: $2"
+}
+
+# rss_kb PID: resident set size of a process, in kB.
+rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+anon_kb() { awk '/^RssAnon:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+hwm_kb() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+
+gateway_cases() {
+	local gw=${BENCH_GATEWAY_BIN:-$top/gateway/justauth-gateway}
+	local gwport=$GWPORT r part slice gwpid before after peak
+	echo "== gateway cases: wrk --latency vs pgbench, $ROUNDS rounds of $SECS s"
+	if [ ! -x "$gw" ]; then
+		not_measured gateway "gateway (mix through wrk, gateway RSS): gateway/justauth-gateway is not on this branch yet"
+		return 0
+	fi
+	psql_b -c "DO \$\$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'bench_gw') THEN
+		CREATE ROLE bench_gw LOGIN IN ROLE justauth_gateway; END IF; END \$\$" >/dev/null
+	psql_b -At -F ' ' -c "SELECT ours_id, ours_key FROM bench.clients WHERE i BETWEEN 1 AND 100" >"$RES/clients.txt"
+	# pool parts: round r uses part 2r-2 for pgbench and 2r-1 for wrk
+	part=${BENCH_MIX_PART:-12000}
+	slice=$((part / 8))
+	echo "  making the mix pool: $(((2 * ROUNDS + 1) * part)) codes"
+	psql_b -v pool=$(((2 * ROUNDS + 1) * part)) -v who=ours -v tab=mix_codes -v base=9500000000 -f bench/pool.sql >/dev/null 2>&1
+	for r in $(seq "$ROUNDS"); do
+		psql_b -At -F ' ' -c "SELECT client_id, number, code, wrong FROM bench.mix_codes
+			WHERE i > $(((2 * r - 1) * part)) AND i <= $((2 * r * part)) ORDER BY i" >"$RES/mixcodes$r.txt"
+	done
+	psql_b -At -F ' ' -c "SELECT client_id, number, code, wrong FROM bench.mix_codes
+		WHERE i > $((2 * ROUNDS * part)) ORDER BY i" >"$RES/mixcodes200.txt"
+	chmod 644 "$RES"/*.txt
+
+	"${as_pg[@]}" "$gw" --listen="127.0.0.1:$gwport" --threads=8 \
+		--db="host=127.0.0.1 port=$PORT dbname=$DB user=bench_gw" >"$WORK/gateway.log" 2>&1 &
+	gwpid=$!
+	pids+=("$gwpid")
+	for _ in $(seq 50); do
+		curl -sf -o /dev/null "http://127.0.0.1:$gwport/healthz" && break
+		sleep 0.2
+	done
+	# the gateway runs under runuser: measure the real server process
+	gwpid=$(pgrep -P "$gwpid" -f justauth-gateway || echo "$gwpid")
+	before=$(rss_kb "$gwpid")
+
+	for r in $(seq "$ROUNDS"); do
+		pgb mix_pgbench mix.sql 8 -D base=$((2 * (r - 1) * part)) -D slice=$slice -D i=0
+		wrk -t2 -c8 -d"${SECS}s" --latency -s bench/wrk/mix.lua "http://127.0.0.1:$gwport" \
+			-- "$RES/clients.txt" "$RES/mixcodes$r.txt" 2 >"$RES/mix_gateway.out$r" 2>&1
+		grep -E 'Requests/sec' "$RES/mix_gateway.out$r" | awk '{print $2}' >>"$RES/mix_gateway.rounds"
+	done
+	summarize mix_pgbench
+	python3 bench/report.py wrk "$RES/mix_gateway" "$SECS"
+	printf '  %-22s %s\n' mix_gateway "$(cat "$RES/mix_gateway.summary")"
+	grep -h 'status classes' "$RES"/mix_gateway.out* | sed 's/^/  wrk /'
+
+	# 200 keep-alive connections: how the gateway's memory behaves
+	after=$(rss_kb "$gwpid")
+	wrk -t2 -c200 -d"${SECS}s" --latency -s bench/wrk/mix.lua "http://127.0.0.1:$gwport" \
+		-- "$RES/clients.txt" "$RES/mixcodes200.txt" 2 >"$RES/gw200.out" 2>&1 || true
+	peak=$(hwm_kb "$gwpid")
+	local end_rss
+	end_rss=$(rss_kb "$gwpid")
+	{
+		echo "### Gateway memory (target ≤ 30 MB, flat)"
+		echo
+		echo "| when | gateway RSS |"
+		echo "|---|---|"
+		echo "| started, idle | $((before / 1024)) MB |"
+		echo "| after the mix runs (8 keep-alive connections) | $((after / 1024)) MB |"
+		echo "| after $SECS s with 200 keep-alive connections (wrk -c200, --threads=8) | $((end_rss / 1024)) MB |"
+		echo "| peak (VmHWM) | $((peak / 1024)) MB |"
+		echo
+		echo "200-connection run: $(grep -E 'Requests/sec' "$RES/gw200.out" | awk '{print $2}') requests/s, latency p50/p99 $(awk '$1 == "50%" {a=$2} $1 == "99%" {b=$2} END {print a " / " b}' "$RES/gw200.out"), $(grep -h 'status classes' "$RES/gw200.out"); $(grep -h 'Socket errors' "$RES/gw200.out" || echo 'no socket errors')."
+	} >"$RES/50_gateway_rss.md"
+	cat "$RES/50_gateway_rss.md" | sed 's/^/  /'
+	kill "$gwpid" 2>/dev/null || true
+}
+
+# Worker cases on cluster W.  The mock records each request's arrival; the
+# ledger row a send writes is never updated, so pg_xact_commit_timestamp of
+# its xmin is the send's commit time.
+worker_cases() {
+	local rate t0 wpid n rss0 rss1 rss2 rss3 drained=0
+	mb() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.1f MB | %.0f MB", a / 1024, b / 1024}'; }
+	echo "== worker cases (cluster W, mock WhatsApp server)"
+	if [ "$HAVE_WORKER" != 1 ]; then
+		not_measured worker "worker (commit → first byte at the mock, drain rate, mps cap, worker RSS): the delivery worker and the mock WhatsApp server are not on this branch yet"
+		return 0
+	fi
+	psql_w() { psql_on "$PORT_W" "$@"; }
+	mock_get() { curl -s "http://127.0.0.1:$MOCK_W/_requests" >"$1"; }
+	mock_reset() { curl -s -X POST "http://127.0.0.1:$MOCK_W/_reset" >/dev/null; }
+	wait_drained() {
+		local i
+		for i in $(seq 600); do
+			[ "$(psql_w -At -c "SELECT count(*) FROM justauth.outbox WHERE status IN ('queued', 'sending')")" = 0 ] && return 0
+			sleep 0.1
+		done
+		echo "  outbox not drained after 60 s"
+	}
+	commits_since() {
+		psql_w -At -F ' ' -c "SELECT s.number, extract(epoch FROM pg_xact_commit_timestamp(l.xmin)) * 1000
+			FROM justauth.ledger l JOIN justauth.sessions s USING (session_id)
+			WHERE l.kind = 'debit' AND l.created_at >= '$1'" >"$2"
+	}
+	# the worker starts (again) a few seconds after the bench database exists
+	for _ in $(seq 100); do
+		wpid=$(psql_w -At -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'justauth delivery worker'")
+		[ -n "$wpid" ] && break
+		sleep 0.2
+	done
+	rss0="$(anon_kb "$wpid") $(rss_kb "$wpid")"
+
+	# commit -> first byte at the mock, at a steady 100 and 500 sends/s
+	for rate in 100 500; do
+		mock_reset
+		t0=$(psql_w -At -c "SELECT now()")
+		PGB_PORT=$PORT_W pgb worker_sends_$rate send_ours_many.sql 4 -R "$rate"
+		wait_drained
+		mock_get "$RES/mock_$rate.json"
+		commits_since "$t0" "$RES/commits_$rate.txt"
+		python3 bench/report.py latency "$RES/worker_latency_$rate" "$RES/commits_$rate.txt" "$RES/mock_$rate.json" "$rate"
+		printf '  %-22s %s\n' "commit→mock @$rate/s" "$(cat "$RES/worker_latency_$rate.summary")"
+	done
+	rss1="$(anon_kb "$wpid") $(rss_kb "$wpid")"
+
+	# drain: a backlog committed at once, mock answering after 20 ms, cap lifted
+	n=${BENCH_DRAIN:-20000}
+	mock_reset
+	curl -s -X POST "http://127.0.0.1:$MOCK_W/_control?latency_ms=20" >/dev/null
+	t0=$(psql_w -At -c "SELECT now()")
+	psql_w -At -c "SELECT count(*) FROM (SELECT justauth_send_otp(b.ours_id, b.ours_key, '91' || (6900000000 + j)::text)
+		FROM generate_series(1, $n) j JOIN bench.clients b ON b.i = 1 + j % 100) x" >/dev/null
+	wait_drained
+	mock_get "$RES/mock_drain.json"
+	commits_since "$t0" "$RES/commits_drain.txt"
+	python3 bench/report.py drain "$RES/worker_drain" "$RES/commits_drain.txt" "$RES/mock_drain.json" 2000
+	printf '  %-22s %s\n' "drain (20 ms mock)" "$(cat "$RES/worker_drain.summary")"
+	drained=$((drained + n))
+	rss2="$(anon_kb "$wpid") $(rss_kb "$wpid")"
+
+	# cap accuracy: the same backlog shape with justauth.max_messages_per_second set
+	local cap=${BENCH_CAP:-250}
+	n=$((cap * ${BENCH_CAP_SECONDS:-12}))
+	psql_w -c "ALTER SYSTEM SET justauth.max_messages_per_second = $cap" -c "SELECT pg_reload_conf()" >/dev/null
+	sleep 1
+	mock_reset
+	t0=$(psql_w -At -c "SELECT now()")
+	psql_w -At -c "SELECT count(*) FROM (SELECT justauth_send_otp(b.ours_id, b.ours_key, '91' || (6800000000 + j)::text)
+		FROM generate_series(1, $n) j JOIN bench.clients b ON b.i = 1 + j % 100) x" >/dev/null
+	wait_drained
+	mock_get "$RES/mock_cap.json"
+	commits_since "$t0" "$RES/commits_cap.txt"
+	python3 bench/report.py cap "$RES/worker_cap" "$RES/commits_cap.txt" "$RES/mock_cap.json" "$cap"
+	printf '  %-22s %s\n' "cap $cap/s" "$(cat "$RES/worker_cap.summary")"
+	drained=$((drained + n))
+	rss3="$(anon_kb "$wpid") $(rss_kb "$wpid")"
+	psql_w -c "ALTER SYSTEM RESET justauth.max_messages_per_second" -c "SELECT pg_reload_conf()" >/dev/null
+	{
+		echo "### Delivery worker memory (target ≤ 30 MB, flat)"
+		echo
+		echo "| when | worker's own memory (RssAnon) | RSS incl. shared buffers touched |"
+		echo "|---|---|---|"
+		echo "| idle, before any message | $(mb $rss0) |"
+		echo "| after the 100 and 500 msg/s runs | $(mb $rss1) |"
+		echo "| after draining a ${BENCH_DRAIN:-20000} message backlog | $(mb $rss2) |"
+		echo "| after the capped run ($drained backlog messages in all) | $(mb $rss3) |"
+		echo
+		echo "The target is about the worker's own memory (RssAnon); its full RSS also counts the pages of shared_buffers (512 MB) it has read, which belong to the cluster. 1M messages do not fit the 10-minute budget: \`BENCH_DRAIN=1000000 BENCH_CASES=worker make bench\` runs the long version."
+	} >"$RES/60_worker_rss.md"
+	sed 's/^/  /' "$RES/60_worker_rss.md"
+}
+
+# Before/after: the BENCH_BASELINE build (cluster B) against this one
+# (cluster A), alternating, on the cases the core changes aim at.
+compare_cases() {
+	local r c part slice pool
+	echo "== before/after: $BENCH_BASELINE (before) vs this tree (after), $ROUNDS rounds of $SECS s"
+	for c in 8 32; do
+		for r in $(seq "$ROUNDS"); do
+			PGB_PORT=$PORT_BASE pgb before_send_many_c$c send_ours_many.sql $c
+			PGB_PORT=$PORT_AFTER pgb after_send_many_c$c send_ours_many.sql $c
+			PGB_PORT=$PORT_BASE pgb before_send_one_c$c send_ours_one.sql $c
+			PGB_PORT=$PORT_AFTER pgb after_send_one_c$c send_ours_one.sql $c
+		done
+		summarize before_send_many_c$c after_send_many_c$c before_send_one_c$c after_send_one_c$c
+	done
+	pool=${BENCH_POOL:-60000}
+	part=$((pool / ROUNDS))
+	slice=$((part / 8))
+	psql_on "$PORT_BASE" -v pool="$pool" -v who=ours -v tab=cmp_codes -v base=8500000000 -f bench/pool.sql >/dev/null 2>&1 &
+	local maker=$!
+	psql_on "$PORT_AFTER" -v pool="$pool" -v who=ours -v tab=cmp_codes -v base=8500000000 -f bench/pool.sql >/dev/null 2>&1
+	wait "$maker"
+	sed 's/bench\.ours_codes/bench.cmp_codes/g' bench/pgbench/verify_ours.sql >"$WORK/verify_cmp.sql"
+	chmod 644 "$WORK/verify_cmp.sql"
+	for r in $(seq "$ROUNDS"); do
+		PGB_SECS=$VSECS PGB_PORT=$PORT_BASE pgb before_verify_c8 "$WORK/verify_cmp.sql" 8 -D base=$(((r - 1) * part)) -D slice=$slice -D i=0
+		PGB_SECS=$VSECS PGB_PORT=$PORT_AFTER pgb after_verify_c8 "$WORK/verify_cmp.sql" 8 -D base=$(((r - 1) * part)) -D slice=$slice -D i=0
+	done
+	summarize before_verify_c8 after_verify_c8
+	echo "$BENCH_BASELINE ($(git rev-parse --short "$BENCH_BASELINE"))" >"$RES/baseline.txt"
+}
+
+for group in $CASES; do
+	case $group in
+	sql) sql_cases ;;
+	gateway) gateway_cases ;;
+	worker) worker_cases ;;
+	esac
+done
+
+if [ -n "${BENCH_BASELINE:-}" ]; then compare_cases; fi
+
+# Instructions per call, before and after, with callgrind on a stand-alone
+# backend (deterministic, unlike throughput on a shared machine): N sends to
+# new numbers, then N verifies of those codes (every 4th one wrong).
+callgrind_cases() {
+	local n=${BENCH_CALLGRIND_CALLS:-500} d side fn what
+	command -v valgrind >/dev/null || { not_measured callgrind "instruction counts: valgrind is not installed"; return 0; }
+	echo "== instructions per call (callgrind, stand-alone backend, $n calls)"
+	# A stand-alone backend reads one statement per line; one call per line
+	# is one transaction per call, as in real use.  Each cluster has its own
+	# clients, so each gets its own script.
+	local port
+	for side in after:$PORT_AFTER before:$PORT_BASE; do
+		IFS=: read -r what port <<<"$side"
+		psql_on "$port" -At -c "SELECT format('SELECT justauth_send_otp(%L, %L, %L);', b.ours_id, b.ours_key, '91' || (7400000000 + j))
+			FROM generate_series(1, $n) j JOIN bench.clients b ON b.i = 1 + j % 100 ORDER BY j" >"$WORK/cg-send.$what.sql"
+		psql_on "$port" -At -c "SELECT format('SELECT justauth_verify_otp(%L, %L, (SELECT CASE WHEN o.message_id %% 4 = 0 THEN lpad(((o.code::int + 1) %% 1000000)::text, 6, ''0'') ELSE o.code END FROM justauth.outbox o WHERE o.to_number = %L AND o.code IS NOT NULL));', b.ours_id, '91' || (7400000000 + j), '91' || (7400000000 + j))
+			FROM generate_series(1, $n) j JOIN bench.clients b ON b.i = 1 + j % 100 ORDER BY j" >"$WORK/cg-verify.$what.sql"
+	done
+	chmod 644 "$WORK"/cg-*.sql
+	for d in "$WORK/pg-after" "$WORK/pg-base"; do
+		"${as_pg[@]}" "$PG_BIN/pg_ctl" -D "$d" -m fast -w stop >/dev/null
+	done
+	for side in after:pg-after:server before:pg-base:server-base; do
+		IFS=: read -r what d root <<<"$side"
+		for fn in send verify; do
+			"${as_pg[@]}" valgrind --tool=callgrind --toggle-collect="justauth_${fn}_otp" \
+				--callgrind-out-file="$WORK/cg.$what.$fn" \
+				"$WORK/$root/usr/lib/postgresql/15/bin/postgres" --single -D "$WORK/$d" "$DB" \
+				<"$WORK/cg-$fn.$what.sql" >/dev/null 2>"$WORK/cg.$what.$fn.err"
+			awk -v n="$n" '/Collected :/ {printf "%d\n", $NF / n}' "$WORK/cg.$what.$fn.err" >"$RES/cg_${what}_$fn.txt"
+		done
+	done
+	{
+		echo "### Instructions per call in this run (callgrind, $n calls on a stand-alone backend)"
+		echo
+		echo "| call | before | after | after/before |"
+		echo "|---|---|---|---|"
+		for fn in send verify; do
+			awk -v f="$fn" -v b="$(cat "$RES/cg_before_$fn.txt")" -v a="$(cat "$RES/cg_after_$fn.txt")" \
+				'BEGIN {printf "| justauth_%s_otp | %d | %d | %.3f× |\n", f, b, a, (b > 0 ? a / b : 0)}'
+		done
+		echo
+		echo "One call per transaction, as in use; only the instructions inside the call are counted (not parsing, planning of the calling statement or commit). Verify calls: 3 of 4 with the right code, 1 of 4 wrong."
+	} >"$RES/41_callgrind.md"
+	sed 's/^/  /' "$RES/41_callgrind.md"
+}
+
+if [ -n "${BENCH_BASELINE:-}" ] && [ -n "${BENCH_CALLGRIND:-1}" ]; then callgrind_cases; fi
+
+load_end=$(cut -d' ' -f1-3 /proc/loadavg)
+{
+	echo "## Machine and settings"
+	echo
+	echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+	echo "- machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(free -g | awk '/^Mem:/ {print $2}') GB RAM, $(uname -sr), $(. /etc/os-release; echo "$PRETTY_NAME")"
+	echo "- load average (1/5/15 min) at start: $load_start; at end: $load_end (a shared machine: other builds and tests may run alongside; both sides of every ratio ran back to back under the same conditions)"
+	echo "- $("${as_pg[@]}" "$PG_BIN/postgres" --version), data directory on $(df -T /tmp | awk 'NR==2 {print $2}') in /tmp, pgbench and psql on the same host over the Unix socket, the gateway over TCP loopback"
+	echo "- PostgreSQL settings that differ from the defaults or matter here:"
+	echo
+	echo '```'
+	echo "$pg_settings_dump"
+	echo '```'
+} >"$RES/environment.txt"
+python3 bench/report.py markdown "$RES" "$SECS" >"$top/BENCHMARKS.md"
+echo "bench: wrote BENCHMARKS.md"
