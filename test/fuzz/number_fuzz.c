@@ -15,7 +15,7 @@
  *   - with an output buffer too small the call fails and writes nothing.
  *
  * The backend functions number.c's SQL-callable part needs are in
- * number_stubs.c.
+ * number_backend.c.
  *
  *-------------------------------------------------------------------------
  */

@@ -45,7 +45,7 @@ build() {
 	local t=$1 srcs=() flags=() libs=()
 	case $t in
 	number)
-		srcs=(test/fuzz/number_fuzz.c test/fuzz/number_stubs.c extension/number.c)
+		srcs=(test/fuzz/number_fuzz.c test/fuzz/number_backend.c extension/number.c)
 		flags=(-I"$pg_server" -Iextension -Wno-ignored-attributes)
 		;;
 	params)

@@ -10,7 +10,7 @@
  * body with the configured app secret, bit 2 it then flips one bit of that
  * signature, bit 3 declare Content-Length.
  *
- * The database is stubbed as unavailable, so a POST that passes every
+ * The database is replaced by one that is unavailable, so a POST that passes every
  * check is answered 503: reaching the database is observable.  Checked:
  * an unsigned or wrongly signed body never reaches the database; a
  * correctly signed, valid body always does; the handshake answers 200

@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * number_stubs.c
+ * number_backend.c
  *		Backend functions referenced by the SQL-callable part of
  *		extension/number.c.  The number fuzzer only calls the pure
  *		ja_normalize_number, so reaching any of these is a bug.  Compiled
