@@ -130,6 +130,7 @@ ja_http_configure(void)
 	appendBinaryStringInfo(&buf, ja_api_url, urllen);
 	appendStringInfo(&buf, "/%s/%s/messages", ja_api_version, ja_phone_number_id);
 	free(request_url);
+	request_url = NULL;
 	request_url = ja_malloc(buf.len + 1);
 	memcpy(request_url, buf.data, buf.len + 1);
 	pfree(buf.data);
@@ -254,6 +255,7 @@ ja_finish_request(JaSlot *slot, CURLcode rc, JaBatchResult *result)
 
 	slot->busy = false;
 	curl_multi_remove_handle(multi, slot->easy);
+	explicit_bzero(slot->body, slot->body_len);
 	pfree(slot->body);
 	slot->body = NULL;
 
@@ -367,6 +369,7 @@ ja_http_abort(void)
 		if (slots[i].busy)
 		{
 			curl_multi_remove_handle(multi, slots[i].easy);
+			explicit_bzero(slots[i].body, slots[i].body_len);
 			slots[i].busy = false;
 		}
 	}
@@ -450,6 +453,7 @@ ja_http_send_batch(JaMessage *msgs, int n, JaTokenBucket *bucket,
 			JaMessage  *msg = slots[i].msg;
 
 			curl_multi_remove_handle(multi, slots[i].easy);
+			explicit_bzero(slots[i].body, slots[i].body_len);
 			slots[i].busy = false;
 			msg->outcome = JA_OUT_RETRY;
 			msg->retry_ms = 0;

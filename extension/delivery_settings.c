@@ -10,6 +10,7 @@
 
 #include <ctype.h>
 
+#include "miscadmin.h"
 #include "utils/guc.h"
 
 #include "delivery.h"
@@ -82,14 +83,19 @@ check_path_segment(char **newval, void **extra, GucSource source)
 void
 ja_define_delivery_settings(void)
 {
-	DefineCustomStringVariable("justauth.database",
-							   gettext_noop("Database whose justauth outbox the delivery worker drains."),
-							   gettext_noop("Live sends in any other database are refused with delivery_not_configured."),
-							   &ja_database,
-							   "postgres",
-							   PGC_POSTMASTER,
-							   0,
-							   NULL, NULL, NULL);
+	/*
+	 * PGC_POSTMASTER settings can only be created while preloading; without
+	 * preloading there is no worker, so the setting has no meaning there.
+	 */
+	if (process_shared_preload_libraries_in_progress)
+		DefineCustomStringVariable("justauth.database",
+								   gettext_noop("Database whose justauth outbox the delivery worker drains."),
+								   gettext_noop("Live sends in any other database are refused with delivery_not_configured."),
+								   &ja_database,
+								   "postgres",
+								   PGC_POSTMASTER,
+								   0,
+								   NULL, NULL, NULL);
 
 	DefineCustomStringVariable("justauth.whatsapp_api_url",
 							   gettext_noop("Base URL of the WhatsApp Cloud API."),
@@ -158,7 +164,7 @@ ja_define_delivery_settings(void)
 							gettext_noop("Maximum concurrent requests to the WhatsApp API."),
 							NULL,
 							&ja_max_in_flight,
-							100, 1, 5000,
+							100, 1, 1000,
 							PGC_SIGHUP,
 							0,
 							NULL, NULL, NULL);

@@ -85,7 +85,9 @@ extern void ja_random_uuid(pg_uuid_t *uuid);
 /*
  * delivery interface (implemented by the delivery worker modules):
  *   justauth_delivery_init()        from _PG_init: GUCs, shmem, bgworker
- *   justauth_delivery_configured()  live delivery possible (access token set)
+ *   justauth_delivery_configured()  live delivery possible: access token set,
+ *                                   library preloaded, and this database is
+ *                                   the one the worker serves
  *   justauth_delivery_wake_on_commit()  wake the worker once this
  *                                   transaction commits
  */

@@ -96,6 +96,10 @@ create_server_key(const char *path)
 	}
 	unlink(tmppath);
 	fsync_fname(DataDir, true);
+	ereport(LOG,
+			(errmsg("created server key file \"%s\"", path),
+			 errdetail("Codes issued under an earlier key, if any, can no longer be verified."),
+			 errhint("Back the key file up with the data directory.")));
 }
 
 /*

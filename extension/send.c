@@ -32,6 +32,7 @@ PG_FUNCTION_INFO_V1(justauth_send_otp);
 
 static SPIPlanPtr test_number_plan = NULL;
 static SPIPlanPtr lock_number_plan = NULL;
+static SPIPlanPtr lock_session_plan = NULL;
 static SPIPlanPtr insert_number_plan = NULL;
 static SPIPlanPtr client_rate_plan = NULL;
 static SPIPlanPtr client_lock_plan = NULL;
@@ -134,6 +135,24 @@ lock_number(Datum client_id, Datum number, NumberState *st)
 			if (!nulls[i])
 				st->recent[st->nrecent++] = DatumGetTimestampTz(elems[i]);
 	}
+}
+
+/*
+ * lock_session locks the number's previous session, which this send will
+ * supersede, before the wallet is touched.  Refunds take the same order
+ * (session, then wallet row), so a resend and a refund of the previous
+ * message cannot deadlock.
+ */
+static void
+lock_session(pg_uuid_t *session)
+{
+	Oid			argtypes[1] = {UUIDOID};
+	Datum		values[1] = {UUIDPGetDatum(session)};
+
+	ja_keep_plan(&lock_session_plan,
+				 "SELECT 1 FROM justauth.sessions WHERE session_id = $1 FOR UPDATE",
+				 1, argtypes);
+	ja_exec(lock_session_plan, values, NULL, 0);
 }
 
 /*
@@ -317,6 +336,14 @@ idempotency_claim(Datum client_id, Datum key, const char *number, TimestampTz no
 
 		ja_seal_code(DatumGetUUIDP(session), VARDATA_ANY(b), (uint8 *) code, len);
 		code[len] = '\0';
+		if (len < 4 || strspn(code, "0123456789") != len)
+		{
+			/* sealed under another server key (restored elsewhere, key lost) */
+			explicit_bzero(code, sizeof(code));
+			ja_reply_error(reply, "idempotency_conflict",
+						   "The original reply of this idempotency key can no longer be reproduced; use a new key");
+			return IDEM_CONFLICT;
+		}
 		initStringInfo(&msg);
 		ja_sandbox_message(&msg, code, ttl);
 		reply->data[--reply->len] = '\0';	/* drop the closing brace */
@@ -519,6 +546,8 @@ justauth_send_otp(PG_FUNCTION_ARGS)
 		if (!number_limits(&client, st, now, &reply) ||
 			!client_rate_limit(&client, client_datum, now, &reply))
 			goto done;
+		if (st->has_session)
+			lock_session(&st->session);
 		shard = ja_wallet_debit(client_id);
 		if (shard < 0)
 		{
@@ -529,7 +558,11 @@ justauth_send_otp(PG_FUNCTION_ARGS)
 		ja_generate_code(client.code_length, code);
 	}
 	else
-		strlcpy(code, test_code, sizeof(code));	/* no limits, no charge */
+	{
+		if (st->has_session)
+			lock_session(&st->session);
+		strlcpy(code, test_code, sizeof(code)); /* no limits, no charge */
+	}
 	recent = recent_with_now(st, now, client.window_max_sends);
 
 	ja_random_uuid(&session);

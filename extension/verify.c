@@ -43,8 +43,8 @@ otp_well_formed(const char *otp)
 
 /*
  * count_wrong_guess counts a wrong guess against the session and tells
- * whether otp is the code of one of the number's still-unexpired
- * superseded sessions, to explain the failure precisely.  Both happen in
+ * whether otp is the code of one of the number's superseded sessions of
+ * the last day (expired or not: the user typed an old code either way), to explain the failure precisely.  Both happen in
  * one statement: a verify costs one round of executor start-up less, and
  * no session of the number can become superseded in between because the
  * current session is locked and superseding it is what a resend does.
@@ -62,7 +62,8 @@ count_wrong_guess(Datum session, TimestampTz now, Datum client_id, Datum number,
 				 "WITH wrong AS (UPDATE justauth.sessions SET attempts = attempts + 1, last_attempt_at = $2"
 				 "                WHERE session_id = $1)"
 				 "SELECT session_id, code_hash FROM justauth.sessions"
-				 " WHERE client_id = $3 AND number = $4 AND status = 'superseded' AND expires_at > $2"
+				 " WHERE client_id = $3 AND number = $4 AND status = 'superseded'"
+				 "   AND created_at > $2 - interval '1 day'"
 				 " ORDER BY created_at DESC LIMIT 20",
 				 4, argtypes);
 	n = ja_exec(wrong_plan, values, NULL, 0);

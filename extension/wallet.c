@@ -39,6 +39,9 @@ static SPIPlanPtr find_debit_plan = NULL;
 static SPIPlanPtr record_refund_plan = NULL;
 static SPIPlanPtr credit_shard_plan = NULL;
 static SPIPlanPtr fail_session_plan = NULL;
+static SPIPlanPtr session_status_plan = NULL;
+static SPIPlanPtr refund_shard_nowait_plan = NULL;
+static SPIPlanPtr refund_shard_wait_plan = NULL;
 
 /*
  * ja_wallet_debit takes one credit from the client's wallet and returns the
@@ -252,7 +255,8 @@ justauth_deposit(PG_FUNCTION_ARGS)
 /*
  * ja_refund gives back the credit a session was charged, at most once
  * (a unique index on refund rows guards against races), and marks the
- * session failed so its code can no longer be verified.  Returns whether a credit was given back now.
+ * session failed so its code can no longer be verified.  A session whose
+ * code was verified is never refunded.  Returns whether a credit was given back now.
  */
 static bool
 ja_refund(Datum session_id, const char *reason)
@@ -262,6 +266,22 @@ ja_refund(Datum session_id, const char *reason)
 	Datum		values[4];
 	bool		isnull;
 	bool		refunded = false;
+
+	/*
+	 * Lock the session first (sends lock it before the wallet, too).  A code
+	 * the user already entered was evidently delivered: a late "failed"
+	 * report must not give its credit back.
+	 */
+	ja_keep_plan(&session_status_plan,
+				 "SELECT status FROM justauth.sessions WHERE session_id = $1 FOR UPDATE",
+				 1, uuidtype);
+	if (ja_exec(session_status_plan, &session_id, NULL, 1) == 1)
+	{
+		char	   *status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+		if (strcmp(status, "approved") == 0)
+			return false;
+	}
 
 	ja_keep_plan(&find_debit_plan,
 				 "SELECT client_id, shard FROM justauth.ledger"
@@ -274,6 +294,24 @@ ja_refund(Datum session_id, const char *reason)
 	values[1] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
 	values[2] = session_id;
 	values[3] = CStringGetTextDatum(reason);
+
+	/*
+	 * Any sub-balance can take the credit back: prefer the one debited, but
+	 * take whichever is free rather than wait behind a send holding it.
+	 */
+	ja_keep_plan(&refund_shard_nowait_plan,
+				 "SELECT shard FROM justauth.wallet_shards WHERE client_id = $1"
+				 " ORDER BY shard <> $2, shard LIMIT 1 FOR UPDATE SKIP LOCKED",
+				 2, argtypes);
+	if (ja_exec(refund_shard_nowait_plan, values, NULL, 0) == 1)
+		values[1] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	else
+	{
+		ja_keep_plan(&refund_shard_wait_plan,
+					 "SELECT shard FROM justauth.wallet_shards WHERE client_id = $1 AND shard = $2 FOR UPDATE",
+					 2, argtypes);
+		ja_exec(refund_shard_wait_plan, values, NULL, 0);
+	}
 
 	ja_keep_plan(&record_refund_plan,
 				 "INSERT INTO justauth.ledger (client_id, kind, amount, balance_after, shard, session_id, reason)"
@@ -294,12 +332,6 @@ ja_refund(Datum session_id, const char *reason)
 	}
 
 fail_session:
-
-	/*
-	 * The session row is locked last: a send superseding this session locks
-	 * its wallet row first, so taking them in the same order avoids a
-	 * deadlock between a refund and a resend to the same number.
-	 */
 	ja_keep_plan(&fail_session_plan,
 				 "UPDATE justauth.sessions SET status = 'failed'"
 				 " WHERE session_id = $1 AND status = 'pending'",

@@ -216,7 +216,9 @@ ja_round(void)
 	JaBatchResult result;
 	TimestampTz now;
 	int64		visibility;
+	int64		reclaimed;
 	int64		due;
+	char		activity[64];
 	int			limit;
 	int			expired = 0;
 	int			n;
@@ -225,7 +227,8 @@ ja_round(void)
 	{
 		ja_set_state(JA_WS_RECOVERY, "justauth: idle while in recovery");
 		ja_report_idle_reason(JA_WS_RECOVERY);
-		return ja_poll_interval_ms;
+		/* nothing wakes us at promotion: look again every second */
+		return Min(ja_poll_interval_ms, 1000);
 	}
 	if (!extension_ready)
 	{
@@ -236,16 +239,13 @@ ja_round(void)
 			return ja_poll_interval_ms;
 		}
 		extension_ready = true;
+		reclaimed = ja_queue_reclaim();
+		if (reclaimed > 0)
 		{
-			int64		reclaimed = ja_queue_reclaim();
-
-			if (reclaimed > 0)
-			{
-				pg_atomic_fetch_add_u64(&ja_shared->reclaimed, reclaimed);
-				ereport(LOG,
-						(errmsg("justauth: reclaimed " INT64_FORMAT " message(s) left in flight by a previous worker",
-								reclaimed)));
-			}
+			pg_atomic_fetch_add_u64(&ja_shared->reclaimed, reclaimed);
+			ereport(LOG,
+					(errmsg("justauth: reclaimed " INT64_FORMAT " message(s) left in flight by a previous worker or a failed round",
+							reclaimed)));
 		}
 	}
 	now = GetCurrentTimestamp();
@@ -312,12 +312,8 @@ ja_round(void)
 		return Min(ja_poll_interval_ms, Max(due, 10));
 	}
 
-	{
-		char		activity[64];
-
-		snprintf(activity, sizeof(activity), "justauth: sending %d message(s)", n);
-		ja_set_state(JA_WS_SENDING, activity);
-	}
+	snprintf(activity, sizeof(activity), "justauth: sending %d message(s)", n);
+	ja_set_state(JA_WS_SENDING, activity);
 	ja_http_send_batch(msgs, n, &bucket, &result);
 	ja_queue_record(msgs, n);
 	ja_count_outcomes(msgs, n);
@@ -394,6 +390,15 @@ justauth_worker_main(Datum arg)
 	BackgroundWorkerInitializeConnection(ja_database, NULL, 0);
 	pgstat_report_appname("justauth delivery worker");
 
+	/*
+	 * Our SQL is schema-qualified; pin search_path anyway.  Bound lock waits
+	 * so a session holding outbox rows cannot stall the worker (or its
+	 * shutdown): the round fails, is logged, and is retried.
+	 */
+	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("lock_timeout", "5s", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("statement_timeout", "60s", PGC_SUSET, PGC_S_OVERRIDE);
+
 	/* wake-ups are accepted only once we can act on them */
 	pg_atomic_write_u32(&ja_shared->worker_procno, (uint32) MyProc->pgprocno + 1);
 
@@ -438,6 +443,7 @@ justauth_worker_main(Datum arg)
 			RESUME_INTERRUPTS();
 			ja_wipe(msgs, msgs_len);
 			ja_note_error(JA_EK_DATABASE, 0, 0);
+			/* recheck the extension, and retake what this round had claimed */
 			extension_ready = false;
 			ja_set_state(JA_WS_IDLE, "justauth: waiting after an error");
 			sleep_ms = JA_ERROR_RETRY_MS;

@@ -119,7 +119,10 @@ justauth_worker_state(PG_FUNCTION_ARGS)
 				 errhint("Update the extension to match the installed library.")));
 
 	memset(nulls, 0, sizeof(nulls));
-	values[2] = CStringGetTextDatum(ja_database);
+	if (ja_database != NULL)
+		values[2] = CStringGetTextDatum(ja_database);
+	else
+		nulls[2] = true;
 	values[6] = Int32GetDatum(ja_max_messages_per_second);
 
 	if (ja_shared == NULL)
@@ -127,10 +130,12 @@ justauth_worker_state(PG_FUNCTION_ARGS)
 		int			i;
 
 		for (i = 0; i < WORKER_STATE_COLS; i++)
-			if (i != 2 && i != 6)
+			if (i != 6)
 				nulls[i] = true;
 		values[1] = CStringGetTextDatum("not running: justauth is not in shared_preload_libraries");
 		nulls[1] = false;
+		values[18] = BoolGetDatum(false);
+		nulls[18] = false;
 		PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 	}
 

@@ -38,6 +38,29 @@ gw_access_log_open(const char *target)
 	return true;
 }
 
+/*
+ * Reopens an access log file (on SIGHUP, after logrotate moved it).
+ * On failure the old file stays in use.
+ */
+void
+gw_access_log_reopen(const char *target)
+{
+	FILE	   *f;
+
+	if (!access_owned || target == NULL)
+		return;
+	f = fopen(target, "a");
+	if (f == NULL)
+	{
+		gw_log("warning", "cannot reopen the access log; still writing the old file");
+		return;
+	}
+	pthread_mutex_lock(&log_lock);
+	fclose(access_out);
+	access_out = f;
+	pthread_mutex_unlock(&log_lock);
+}
+
 /* Closes the access log at shutdown. */
 void
 gw_access_log_close(void)

@@ -87,7 +87,9 @@ usage(FILE *out)
 		  "  --demo-client-id=ID        sandbox client used by the playground\n"
 		  "                             [JUSTAUTH_DEMO_CLIENT_ID]\n"
 		  "  --demo-api-key=KEY         its API key [JUSTAUTH_DEMO_API_KEY]\n"
-		  "  --help                     show this help and exit\n", out);
+		  "  --help                     show this help and exit\n"
+		  "\n"
+		  "SIGTERM/SIGINT: finish requests in flight, then exit.  SIGHUP: reopen the access log.\n", out);
 }
 
 /* Replaces a string setting, freeing the previous value. */

@@ -98,7 +98,8 @@ db_idle_alive(PGconn *conn)
 PGconn *
 gw_db_get(GwDb *db)
 {
-	const char *keywords[] = {"connect_timeout", "fallback_application_name",
+	/* Earlier keywords yield to the same ones in the conninfo (dbname). */
+	const char *keywords[] = {"connect_timeout", "application_name",
 	"dbname", NULL};
 	const char *values[4];
 	char		timeout[16];

@@ -146,12 +146,14 @@ extern void gw_metrics_set_threads(int threads);
 extern void gw_metrics_db_connect(bool ok);
 extern void gw_metrics_db_open_delta(int delta);
 extern void gw_metrics_in_flight(int delta);
+extern long gw_metrics_in_flight_now(void);
 extern void gw_metrics_db_unavailable(void);
 extern void gw_metrics_webhook_applied(long n);
 extern void gw_handle_metrics(GwRequest *req);
 
 /* accesslog.c */
 extern bool gw_access_log_open(const char *target);
+extern void gw_access_log_reopen(const char *target);
 extern void gw_access_log_close(void);
 extern void gw_access_log(const GwRequest *req, double seconds);
 extern void gw_log(const char *level, const char *fmt,...)

@@ -11,6 +11,7 @@
  */
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,9 @@ typedef struct Route
 	bool		post;			/* POST allowed */
 	bool		get;			/* GET and HEAD allowed */
 } Route;
+
+/* Set on SIGTERM: requests that start from then on are refused. */
+static atomic_bool draining;
 
 static const Route routes[] = {
 	{"/api/v1/send-otp", ROUTE_SEND_OTP, "POST", true, false},
@@ -124,6 +128,16 @@ dispatch(struct mg_connection *conn, void *cbdata)
 	method = req.ri->request_method ? req.ri->request_method : "";
 	path = req.ri->local_uri ? req.ri->local_uri : "";
 	gw_metrics_in_flight(1);
+
+	if (atomic_load(&draining))
+	{
+		req.close = true;
+		gw_reply_error(&req, 503, "service_unavailable", "The server is shutting down.",
+					   "Retry-After: 1\r\n");
+		gw_metrics_in_flight(-1);
+		finish_request(&req, &start);
+		return req.status;
+	}
 
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
 	{
@@ -266,9 +280,27 @@ init_ssl_cb(void *ssl_ctx, void *user_data)
 }
 
 /*
- * Starts CivetWeb, waits for SIGTERM or SIGINT, then stops: mg_stop lets
- * requests in flight finish (each database call is bounded by the
- * statement timeout) before the worker threads close their connections.
+ * Waits until the requests in flight have been answered.  This must happen
+ * before mg_stop: once CivetWeb is stopping it discards what handlers
+ * write.  A database call is bounded by the connect and statement
+ * timeouts, so the wait is too.
+ */
+static void
+drain(void)
+{
+	long		limit_ms = gw_config.statement_timeout_ms +
+		gw_config.connect_timeout_s * 1000L + 2000;
+	struct timespec tick = {0, 10 * 1000 * 1000};
+
+	atomic_store(&draining, true);
+	for (long waited = 0; gw_metrics_in_flight_now() > 0 && waited < limit_ms; waited += 10)
+		nanosleep(&tick, NULL);
+}
+
+/*
+ * Starts CivetWeb, waits for SIGTERM or SIGINT, then stops: requests in
+ * flight are finished and answered, new ones are refused with 503, then
+ * the worker threads close their database connections.
  */
 int
 main(int argc, char **argv)
@@ -319,6 +351,9 @@ main(int argc, char **argv)
 	options[n++] = "5000";
 	options[n++] = "enable_keep_alive";
 	options[n++] = "yes";
+	/* replies are small: without this, keep-alive answers wait for delayed ACKs (40 ms) */
+	options[n++] = "tcp_nodelay";
+	options[n++] = "1";
 	options[n++] = "max_request_size";
 	options[n++] = "16384";
 	options[n++] = "enable_auth_domain_check";
@@ -368,10 +403,14 @@ main(int argc, char **argv)
 		if (sigwait(&sigs, &sig) != 0)
 			continue;
 		if (sig == SIGHUP)
+		{
+			gw_access_log_reopen(gw_config.access_log);
 			continue;
+		}
 		break;
 	}
 	gw_log("info", "received signal %d, finishing requests in flight", sig);
+	drain();
 	mg_stop(ctx);
 	mg_exit_library();
 	gw_log("info", "stopped");

@@ -92,6 +92,18 @@ gw_metrics_in_flight(int delta)
 	pthread_mutex_unlock(&lock);
 }
 
+/* Requests being handled right now (for the shutdown drain). */
+long
+gw_metrics_in_flight_now(void)
+{
+	long		n;
+
+	pthread_mutex_lock(&lock);
+	n = in_flight;
+	pthread_mutex_unlock(&lock);
+	return n;
+}
+
 /* Counts requests answered 503 because the database was unavailable. */
 void
 gw_metrics_db_unavailable(void)

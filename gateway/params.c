@@ -20,7 +20,7 @@ const char *gw_param_names[PARAM_COUNT] = {
 };
 
 /* Parameters that may come from the query string or the body. */
-#define PARAM_BODY_COUNT	PARAM_OTP + 1
+#define PARAM_BODY_COUNT	(PARAM_OTP + 1)
 
 /* Records one value; refuses duplicates.  Replies and returns false on error. */
 static bool

@@ -403,13 +403,22 @@ BEGIN
 				WHERE o.created_at < horizon
 				  AND o.status NOT IN ('queued', 'sending') RETURNING 1)
 	SELECT count(*) INTO outbox FROM d;
+	/* A purge never cuts a code's lifetime or a number's limit window short. */
 	WITH d AS (DELETE FROM justauth.sessions s
 				WHERE s.created_at < horizon
+				  AND s.expires_at < now()
 				  AND NOT EXISTS (SELECT 1 FROM justauth.outbox o WHERE o.session_id = s.session_id)
 				RETURNING 1)
 	SELECT count(*) INTO sessions FROM d;
 	WITH d AS (DELETE FROM justauth.numbers n
-				WHERE coalesce(n.last_sent_at, n.first_sent_at) < horizon RETURNING 1)
+				USING justauth.clients c
+				WHERE c.client_id = n.client_id
+				  AND coalesce(n.last_sent_at, n.first_sent_at) < horizon
+				  AND coalesce(n.last_sent_at, n.first_sent_at)
+					  < now() - make_interval(secs => greatest(c.send_window_seconds, c.resend_cooldown_seconds))
+				  AND NOT EXISTS (SELECT 1 FROM justauth.sessions s
+								   WHERE s.session_id = n.current_session_id AND s.expires_at >= now())
+				RETURNING 1)
 	SELECT count(*) INTO numbers FROM d;
 	WITH d AS (DELETE FROM justauth.idempotency_keys k
 				WHERE k.created_at < least(horizon, now() - interval '24 hours') RETURNING 1)
@@ -420,7 +429,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION justauth.justauth_purge(interval) IS
-'Deletes sessions, settled outbox rows, number state, expired idempotency keys and webhook events older than the interval (at least 1 hour). Never touches the ledger.';
+'Deletes expired sessions, settled outbox rows, number state past its limit window, expired idempotency keys and webhook events older than the interval (at least 1 hour). Never a valid code, never the ledger.';
 
 /*
  * Apply a WhatsApp status webhook payload (already signature-checked by the

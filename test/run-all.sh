@@ -95,6 +95,10 @@ for suite in $suites; do
 	esac
 done
 
+# A test that died may leave its servers behind; they must not outlive the
+# run (they would hold ports, and any lock file the caller holds).
+pkill -KILL -f "$work/" 2>/dev/null || true
+
 echo "logs kept in $work"
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ] && [ "$passed" -gt 0 ]

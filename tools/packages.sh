@@ -2,8 +2,9 @@
 # Debian packages JustAuth needs to build, run and test.  Sourced by
 # .ci/run and tools/run.sh; installs only what is missing.
 JUSTAUTH_BUILD_PACKAGES="build-essential postgresql-15 postgresql-server-dev-15 postgresql-contrib
-  libcivetweb-dev libcurl4-openssl-dev libpq-dev libssl-dev xxd curl openssl ca-certificates"
-JUSTAUTH_TEST_PACKAGES="libipc-run-perl python3 python3-requests jq wrk valgrind chromium"
+  libcivetweb-dev libcurl4-openssl-dev libpq-dev libssl-dev libjansson-dev xxd curl openssl ca-certificates"
+JUSTAUTH_TEST_PACKAGES="libipc-run-perl python3 python3-requests jq wrk valgrind chromium
+  clang-14 libclang-rt-14-dev clang-tidy-14 cppcheck"
 
 # install_packages PKG...: apt-get install the ones not yet installed (root only).
 install_packages() {

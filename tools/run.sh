@@ -76,6 +76,8 @@ psql_run -d "$DB" -c "DO \$\$ BEGIN
 	IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'justauth_gw') THEN
 		CREATE ROLE justauth_gw LOGIN IN ROLE justauth_gateway;
 	END IF; END \$\$"
+# keep bound parameters (API keys, codes) out of the server log even with log_statement
+psql_run -d "$DB" -c "ALTER ROLE justauth_gw SET log_parameter_max_length = 0"
 
 if [ ! -f "$RUN/credentials.env" ]; then
 	creds=$(psql_run -d "$DB" -tA -F ' ' -c "SELECT client_id, api_key FROM justauth_create_client('Local sandbox', mode => 'sandbox')")

@@ -88,6 +88,7 @@ static unsigned long long boot_ms = 0;	/* keeps wamids unique across restarts */
 static const char *log_path = NULL;
 static FILE *log_file = NULL;
 
+/* Wall-clock time in ms, comparable with the test's own clock. */
 static double
 now_ms(void)
 {
@@ -97,6 +98,7 @@ now_ms(void)
 	return ts.tv_sec * 1000.0 + ts.tv_nsec / 1e6;
 }
 
+/* Sleep in small steps so SIGTERM stops a held request quickly. */
 static void
 sleep_ms(long ms)
 {
@@ -110,6 +112,7 @@ sleep_ms(long ms)
 	}
 }
 
+/* Bounded copy that treats NULL as empty. */
 static void
 copy_str(char *dst, size_t size, const char *src)
 {
@@ -184,6 +187,7 @@ status_for_code(long code)
 	return 400;
 }
 
+/* Meta-like error message text for a code. */
 static const char *
 message_for_code(long code)
 {
@@ -206,6 +210,7 @@ message_for_code(long code)
 	}
 }
 
+/* Answer with a complete body (Content-Length set, so keep-alive works). */
 static void
 send_body(struct mg_connection *conn, int status, const char *ctype, const char *body)
 {
@@ -215,12 +220,14 @@ send_body(struct mg_connection *conn, int status, const char *ctype, const char 
 			  status, mg_get_response_code_text(conn, status), ctype, strlen(body), body);
 }
 
+/* Answer with JSON. */
 static void
 send_json(struct mg_connection *conn, int status, const char *json)
 {
 	send_body(conn, status, "application/json", json);
 }
 
+/* Answer with Meta's error envelope for error.code = code. */
 static void
 send_meta_error(struct mg_connection *conn, int status, long code, const char *message)
 {
@@ -579,12 +586,14 @@ handle_requests(struct mg_connection *conn, void *cbdata)
 	return 200;
 }
 
+/* SIGTERM/SIGINT: leave the main loop. */
 static void
 on_signal(int sig)
 {
 	stopping = 1;
 }
 
+/* Command-line help. */
 static void
 usage(void)
 {
@@ -597,6 +606,7 @@ usage(void)
 			"         POST /_reset, GET /_requests?since=N\n");
 }
 
+/* Parse options, start CivetWeb, serve until a signal arrives. */
 int
 main(int argc, char **argv)
 {
@@ -614,7 +624,7 @@ main(int argc, char **argv)
 		{NULL, 0, NULL, 0}
 	};
 	char		listen[128] = "127.0.0.1:8089";
-	char		threads[16] = "128";
+	char		threads[16] = "512";
 	const char *options[32];
 	struct mg_callbacks callbacks;
 	struct mg_context *ctx;

@@ -46,7 +46,7 @@ sub start
 		open STDOUT, '>>', $log or die;
 		open STDERR, '>&', \*STDOUT or die;
 		exec $bin, '--listen', "127.0.0.1:$self->{port}", '--token', $self->{token},
-		  '--phone-number-id', $PHONE_ID, '--threads', '128', @{ $self->{args} }
+		  '--phone-number-id', $PHONE_ID, '--threads', '512', @{ $self->{args} }
 		  or die "exec $bin: $!";
 	}
 	$self->{pid} = $pid;
@@ -116,7 +116,7 @@ sub wait_until
 	return 0;
 }
 
-# start_worker_node($name, $mock, extra => "conf lines"): a cluster with
+# start_worker_node($name, $mock, extra => "conf lines", init => {...}): a cluster with
 # justauth preloaded, its worker pointed at the mock, the extension created
 # in database postgres.  The safety poll is an hour unless overridden, so
 # anything delivered promptly was woken at commit.
@@ -124,7 +124,7 @@ sub start_worker_node
 {
 	my ($name, $mock, %opt) = @_;
 	my $node = PostgreSQL::Test::Cluster->new($name);
-	$node->init;
+	$node->init(%{ $opt{init} // {} });
 	my $url = $mock ? $mock->url : 'http://127.0.0.1:1';
 	$node->append_conf('postgresql.conf', qq{
 shared_preload_libraries = 'justauth'

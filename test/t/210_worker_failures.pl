@@ -68,7 +68,21 @@ for my $case (
 		"$label: the mock saw the retries");
 	is(refunds($rid), '0:', "$label: no refund for a delivered message");
 }
-ok(sql('SELECT retried FROM justauth.worker_status') >= 7, 'worker_status counts retries');
+# Connection refused: the mock is down, the message is retried until it is
+# back on the same port.
+{
+	$mock->stop;
+	my ($rid) = send_one();
+	ok(wait_until(sub { outbox_row($node, $rid)->{attempts} >= 2 }, 'retries while down'),
+		'connection refused: retried');
+	like(outbox_row($node, $rid)->{error_text}, qr/Couldn't connect|Connection refused|Failed to connect/i,
+		'connection refused: transport error recorded');
+	is(outbox_row($node, $rid)->{status}, 'queued', 'connection refused: still queued');
+	$mock->start;
+	ok(wait_until(sub { outbox_row($node, $rid)->{status} eq 'sent' }, 'sent after mock restart'),
+		'connection refused: delivered once the API is back');
+}
+ok(sql('SELECT retried FROM justauth.worker_status') >= 9, 'worker_status counts retries');
 like(slurp_file($node->logfile), qr/will be retried after a failed request: .*timed out/i,
 	'timeouts are logged as retried');
 
@@ -187,6 +201,28 @@ is(sql('SELECT failed FROM justauth.worker_status'), '1', 'only the 131026 messa
 	like($row->{error_text}, qr/gave up after 3 attempts/, 'max_attempts: says so');
 	is(refunds($rid), '1:failed', 'max_attempts: refunded once');
 	$mock->control(fail => 'none');
+}
+
+# The worker's own SQL failing (here: a lock held past its lock_timeout)
+# is logged and retried; the worker does not crash, the message survives.
+{
+	my $number = '91987650' . sprintf('%04d', $seq);
+	$mock->control(fail => '500', to => $number);
+	my ($rid) = send_one();
+	my $pid = sql('SELECT pid FROM justauth.worker_status');
+	ok(wait_until(sub { outbox_row($node, $rid)->{attempts} >= 1 }, 'retrying'), 'lock: message being retried');
+	my $bg = $node->background_psql('postgres');
+	$bg->query_safe('BEGIN; LOCK TABLE justauth.outbox IN EXCLUSIVE MODE');
+	ok(wait_until(sub { $node->log_contains('canceling statement due to lock timeout') }, 'lock timeout'),
+		'lock: the blocked round fails with a logged lock timeout');
+	is(sql('SELECT last_error FROM justauth.worker_status'), "the worker's SQL failed; see the server log",
+		'lock: worker_status points at the server log');
+	$bg->query_safe('COMMIT');
+	$bg->quit;
+	$mock->control(fail => 'none');
+	ok(wait_until(sub { outbox_row($node, $rid)->{status} eq 'sent' }, 'sent after lock'),
+		'lock: delivered once the lock is gone');
+	is(sql('SELECT pid FROM justauth.worker_status'), $pid, 'lock: same worker process, no crash');
 }
 
 is(sql("SELECT count(*) FROM justauth.outbox WHERE code IS NOT NULL AND status NOT IN ('queued', 'sending')"),

@@ -102,6 +102,24 @@ $res = $env_gw->request('POST', '/playground/send-otp?number=919876543212');
 is($res->{status}, 200, 'the demo client from the environment serves the playground');
 like($env_gw->request('GET', '/metrics')->{content}, qr/^justauth_gateway_worker_threads 2$/m,
 	'JUSTAUTH_THREADS sets the pool size');
+
+# SIGHUP reopens the access log (logrotate moved it away).
+my $alog = $env_gw->{access_log};
+rename($alog, "$alog.1") or die "rename: $!";
+$env_gw->{handle}->signal('HUP');
+my $reopened = 0;
+for (1 .. $PostgreSQL::Test::Utils::timeout_default * 10)
+{
+	$env_gw->request('GET', '/healthz');
+	if (-s $alog)
+	{
+		$reopened = 1;
+		last;
+	}
+	select(undef, undef, undef, 0.1);
+}
+ok($reopened, 'after SIGHUP the access log is written to a new file at its path');
+like(slurp_file("$alog.1"), qr{"path":"/playground/send-otp"}, 'the rotated file kept the earlier lines');
 is($env_gw->stop, 0, 'exits 0 on SIGTERM');
 
 $node->stop;
