@@ -35,10 +35,14 @@ static SPIPlanPtr record_plan = NULL;
 static SPIPlanPtr refund_plan = NULL;
 static TimestampTz last_expiry_sweep = 0;
 
+/* The caller's memory context, restored after each commit. */
+static MemoryContext round_context = NULL;
+
 /* Start a short transaction with SPI and a snapshot. */
 static void
 ja_begin(const char *activity)
 {
+	round_context = CurrentMemoryContext;
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -55,6 +59,13 @@ ja_commit(void)
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 	pgstat_report_stat(false);
+
+	/*
+	 * CommitTransactionCommand leaves TopMemoryContext current; go back to
+	 * the round's context so that what the round allocates next is freed
+	 * with it instead of accumulating for the life of the worker.
+	 */
+	MemoryContextSwitchTo(round_context);
 }
 
 /* Prepare and keep a plan once per worker process. */
