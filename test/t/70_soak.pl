@@ -61,6 +61,9 @@ my $client_list = join ',', map { "'$clients{$_}[0]'" } sort keys %clients;
 my $gw = JustAuthGateway->start($node, name => 'soak',
 	args => [ '--threads', '8', '--connect-timeout', '2', '--statement-timeout-ms', '5000' ]);
 my $gw_pid = $gw->{handle}{KIDS}[0]{PID};
+# If the test dies, the gateway must not outlive it (it holds inherited
+# descriptors such as the caller's install lock).
+END { kill 'KILL', $gw_pid if $gw_pid && !defined $gw->{exit}; }
 my $http = HTTP::Tiny->new(timeout => 10, keep_alive => 0);
 
 sub healthy { return $http->get($gw->base . '/healthz')->{status} == 200; }
