@@ -338,6 +338,8 @@ my @summary = (
 	'fault rules queued at the mock (used only by deliveries, cleared at the end): ' . $fmt->(\%faults),
 	'mock answers (faults injected): ' . $fmt->(\%mock_seen),
 	'disruptions: ' . $fmt->(\%events),
+	'messages the API accepted again (at-least-once window after a crash): '
+	  . (($mock_seen{accepted} // 0) - sql("SELECT count(*) FROM justauth.outbox WHERE status IN ('sent', 'delivered', 'read')")),
 	'outbox final states: ' . join(', ', split /\n/, sql("SELECT status || ': ' || count(*) FROM justauth.outbox GROUP BY status ORDER BY status")),
 	'refunds: ' . join(', ', split /\n/, sql("SELECT coalesce(reason, '?') || ': ' || count(*) FROM justauth.ledger WHERE kind = 'refund' GROUP BY reason ORDER BY reason")),
 	'debits: ' . sql("SELECT count(*) FROM justauth.ledger WHERE kind = 'debit'") . ", accepted sends: " . scalar(keys %accepted)
