@@ -194,6 +194,8 @@ while (time < $deadline)
 	# A few failing answers of a random kind, about every second.
 	my $mode = $mock_modes[ int(rand(@mock_modes)) ];
 	my $count = 1 + int(rand(4));
+	# The mock keeps at most 64 rules and never drops used ones: start afresh.
+	$mock->control(fail => 'none');
 	$mock->control(fail => $mode, count => $count);
 	$faults{$mode} += $count;
 	sleep 1;
@@ -335,7 +337,7 @@ my @summary = (
 	sprintf('soak: %d s, %d load processes, %d requests (%.0f/s)', $seconds, $procs, scalar @recs, @recs / $seconds),
 	'HTTP statuses: ' . $fmt->(\%by_status),
 	'outcomes: ' . $fmt->(\%by_outcome),
-	'fault rules queued at the mock (used only by deliveries, cleared at the end): ' . $fmt->(\%faults),
+	'fault rules set at the mock (each replaces the last; only deliveries use them): ' . $fmt->(\%faults),
 	'mock answers (faults injected): ' . $fmt->(\%mock_seen),
 	'disruptions: ' . $fmt->(\%events),
 	'messages the API accepted again (at-least-once window after a crash): '
