@@ -520,8 +520,22 @@ handle_control(struct mg_connection *conn, void *cbdata)
 		}
 		if (r.mode == FAIL_NONE && to[0] == '\0')
 			nrules = 0;
-		else if (nrules < MAX_RULES)
+		else
 		{
+			int			i,
+						kept = 0;
+
+			/* drop rules whose count is used up, so the table never clogs */
+			for (i = 0; i < nrules; i++)
+				if (rules[i].remaining != 0)
+					rules[kept++] = rules[i];
+			nrules = kept;
+			if (nrules >= MAX_RULES)
+			{
+				pthread_mutex_unlock(&lock);
+				mg_send_http_error(conn, 409, "rule table full (%d rules)", MAX_RULES);
+				return 409;
+			}
 			r.remaining = qlong(ri, "count", -1);
 			copy_str(r.to, sizeof(r.to), to);
 			rules[nrules++] = r;
