@@ -133,6 +133,54 @@ ja_api_key_matches(const JaClient *client, const char *api_key)
 }
 
 /*
+ * ja_authenticate starts every send and verify: it loads the client, checks
+ * the API key (a verify may omit it unless the client requires it), refuses
+ * a suspended client and normalizes the number into number (for a send, also
+ * against the client's countries).  On refusal it writes the reply and
+ * returns false.
+ */
+bool
+ja_authenticate(const char *client_id, const char *api_key, bool verify,
+				const char *number_in, JaClient *client, char *number,
+				size_t numberlen, StringInfo reply)
+{
+	if (!ja_load_client(client_id, client))
+	{
+		/* hash anyway so unknown ids and wrong keys take the same time */
+		memset(client, 0, sizeof(*client));
+		if (api_key != NULL)
+			(void) ja_api_key_matches(client, api_key);
+		ja_reply_error(reply, "invalid_credentials", "Invalid client-id or api-key");
+		return false;
+	}
+	if (api_key != NULL ? !ja_api_key_matches(client, api_key) : !verify || client->verify_requires_key)
+	{
+		ja_reply_error(reply, "invalid_credentials",
+					   api_key != NULL ? "Invalid client-id or api-key" :
+					   "This client requires the api-key on verify-otp");
+		return false;
+	}
+	if (client->suspended)
+	{
+		ja_reply_error(reply, "client_suspended", "This client is suspended; contact support");
+		return false;
+	}
+	if (!ja_normalize_number(number_in, client->default_cc, number, numberlen))
+	{
+		ja_reply_error(reply, "invalid_number",
+					   "Invalid phone number: use digits with the country code, e.g. 919876543210");
+		return false;
+	}
+	if (!verify && !ja_country_allowed(number, client->allowed_cc))
+	{
+		ja_reply_error(reply, "invalid_number",
+					   "Sending to this country is not enabled for this client");
+		return false;
+	}
+	return true;
+}
+
+/*
  * bytea_datum wraps raw bytes as a bytea datum.
  */
 Datum

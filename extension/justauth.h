@@ -64,6 +64,9 @@ extern uint64 ja_exec(struct _SPI_plan *plan, Datum *values, const char *nulls, 
 extern Datum ja_bytea_datum(const uint8 *data, size_t len);
 extern bool ja_load_client(const char *client_id, JaClient *client);
 extern bool ja_api_key_matches(const JaClient *client, const char *api_key);
+extern bool ja_authenticate(const char *client_id, const char *api_key, bool verify,
+							const char *number_in, JaClient *client, char *number,
+							size_t numberlen, StringInfo reply);
 
 /* wallet.c */
 extern int	ja_wallet_debit(const char *client_id);

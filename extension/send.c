@@ -475,36 +475,9 @@ justauth_send_otp(PG_FUNCTION_ARGS)
 		PG_RETURN_DATUM(ja_reply_jsonb(&reply));
 
 	SPI_connect();
-	if (!ja_load_client(client_id, &client))
-	{
-		/* hash anyway so unknown ids and wrong keys take the same time */
-		memset(&client, 0, sizeof(client));
-		(void) ja_api_key_matches(&client, api_key);
-		ja_reply_error(&reply, "invalid_credentials", "Invalid client-id or api-key");
+	if (!ja_authenticate(client_id, api_key, false, number_in, &client,
+						 number, sizeof(number), &reply))
 		goto done;
-	}
-	if (!ja_api_key_matches(&client, api_key))
-	{
-		ja_reply_error(&reply, "invalid_credentials", "Invalid client-id or api-key");
-		goto done;
-	}
-	if (client.suspended)
-	{
-		ja_reply_error(&reply, "client_suspended", "This client is suspended; contact support");
-		goto done;
-	}
-	if (!ja_normalize_number(number_in, client.default_cc, number, sizeof(number)))
-	{
-		ja_reply_error(&reply, "invalid_number",
-					   "Invalid phone number: use digits with the country code, e.g. 919876543210");
-		goto done;
-	}
-	if (!ja_country_allowed(number, client.allowed_cc))
-	{
-		ja_reply_error(&reply, "invalid_number",
-					   "Sending to this country is not enabled for this client");
-		goto done;
-	}
 
 	client_datum = CStringGetTextDatum(client_id);
 	number_datum = CStringGetTextDatum(number);

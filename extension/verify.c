@@ -129,32 +129,9 @@ justauth_verify_otp(PG_FUNCTION_ARGS)
 	}
 
 	SPI_connect();
-	if (!ja_load_client(client_id, &client))
-	{
-		memset(&client, 0, sizeof(client));
-		if (api_key != NULL)
-			(void) ja_api_key_matches(&client, api_key);
-		ja_reply_error(&reply, "invalid_credentials", "Invalid client-id or api-key");
+	if (!ja_authenticate(client_id, api_key, true, number_in, &client,
+						 number, sizeof(number), &reply))
 		goto done;
-	}
-	if (api_key != NULL ? !ja_api_key_matches(&client, api_key) : client.verify_requires_key)
-	{
-		ja_reply_error(&reply, "invalid_credentials",
-					   api_key != NULL ? "Invalid client-id or api-key" :
-					   "This client requires the api-key on verify-otp");
-		goto done;
-	}
-	if (client.suspended)
-	{
-		ja_reply_error(&reply, "client_suspended", "This client is suspended; contact support");
-		goto done;
-	}
-	if (!ja_normalize_number(number_in, client.default_cc, number, sizeof(number)))
-	{
-		ja_reply_error(&reply, "invalid_number",
-					   "Invalid phone number: use digits with the country code, e.g. 919876543210");
-		goto done;
-	}
 
 	values[0] = CStringGetTextDatum(client_id);
 	values[1] = CStringGetTextDatum(number);

@@ -178,8 +178,15 @@ sub rss_kb
 
 sub worker_pid
 {
-	my ($ret, $pid) = $node->psql('postgres', 'SELECT pid FROM justauth.worker_status');
-	return $ret == 0 && $pid =~ /^\d+$/ ? $pid : undef;
+	my ($ret, $pid) = (1, '');
+
+	# While the postmaster resets after a crash, psql exits before reading
+	# its query and IPC::Run dies writing it (EPIPE): that is "no worker yet".
+	eval {
+		($ret, $pid) = $node->psql('postgres', 'SELECT pid FROM justauth.worker_status');
+		1;
+	} or return undef;
+	return $ret == 0 && defined $pid && $pid =~ /^\d+$/ ? $pid : undef;
 }
 
 my $next_fault = time;
