@@ -32,11 +32,29 @@ $roles$;
 REVOKE ALL ON SCHEMA justauth FROM PUBLIC;
 GRANT USAGE ON SCHEMA justauth TO justauth_gateway, justauth_auditor, justauth_admin;
 
+/*
+ * Status and kind columns are domains rather than column CHECKs: PostgreSQL
+ * reads back and plans every CHECK of a table on each statement that writes
+ * to it, while a domain's check is planned once per session and cached.
+ * They are text underneath, so comparisons with text work as before.
+ */
+CREATE DOMAIN justauth.session_status AS text
+	CHECK (VALUE IN ('pending', 'approved', 'superseded', 'failed'));
+CREATE DOMAIN justauth.outbox_status AS text
+	CHECK (VALUE IN ('queued', 'sending', 'sent', 'delivered', 'read', 'failed', 'expired'));
+CREATE DOMAIN justauth.ledger_kind AS text
+	CHECK (VALUE IN ('deposit', 'debit', 'refund'));
+CREATE DOMAIN justauth.delivery_status AS text
+	CHECK (VALUE IN ('sent', 'delivered', 'read', 'failed'));
+/* Credits held: a wallet sub-balance, a balance after a ledger entry. */
+CREATE DOMAIN justauth.credits AS bigint CHECK (VALUE >= 0);
+CREATE DOMAIN justauth.shard_no AS smallint CHECK (VALUE >= 0);
+
 /* ------------------------------------------------------------------------
  * Clients
  * ------------------------------------------------------------------------ */
 CREATE TABLE justauth.clients (
-	client_id text PRIMARY KEY,
+	client_id text COLLATE "C" PRIMARY KEY,
 	name text NOT NULL CHECK (length(name) BETWEEN 1 AND 200),
 	mode text NOT NULL CHECK (mode IN ('live', 'sandbox')),
 	status text NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'suspended')),
@@ -77,8 +95,8 @@ COMMENT ON COLUMN justauth.clients.verify_requires_api_key IS 'When true, justau
 
 /* Numbers that always get a fixed code: no debit, no message (app-store review). */
 CREATE TABLE justauth.test_numbers (
-	client_id text NOT NULL REFERENCES justauth.clients (client_id),
-	number text NOT NULL CHECK (number ~ '^[0-9]{8,15}$'),
+	client_id text COLLATE "C" NOT NULL REFERENCES justauth.clients (client_id),
+	number text COLLATE "C" NOT NULL CHECK (number ~ '^[0-9]{8,15}$'),
 	code text NOT NULL CHECK (code ~ '^[0-9]{4,10}$'),
 	created_at timestamptz NOT NULL DEFAULT now(),
 	PRIMARY KEY (client_id, number)
@@ -91,28 +109,39 @@ COMMENT ON TABLE justauth.test_numbers IS
  * do not queue on a single row; the ledger is the record of every movement.
  * ------------------------------------------------------------------------ */
 CREATE TABLE justauth.wallet_shards (
-	client_id text NOT NULL REFERENCES justauth.clients (client_id),
-	shard smallint NOT NULL CHECK (shard >= 0),
-	balance bigint NOT NULL DEFAULT 0 CHECK (balance >= 0),
+	client_id text COLLATE "C" NOT NULL REFERENCES justauth.clients (client_id),
+	shard justauth.shard_no NOT NULL,
+	balance justauth.credits NOT NULL DEFAULT 0,
 	PRIMARY KEY (client_id, shard)
 ) WITH (fillfactor = 50);
 COMMENT ON TABLE justauth.wallet_shards IS
 'Sub-balances of each client''s wallet. A send debits one sub-balance it can lock without waiting (SKIP LOCKED); a deposit spreads over all of them. The wallet balance is their sum and always equals the sum of the client''s ledger.';
 
+/*
+ * The shape of a ledger entry, as one C function rather than three CHECKs:
+ * a table's CHECK expressions are read back and planned on every INSERT
+ * statement, and the ledger takes one insert per send.
+ */
+CREATE FUNCTION justauth.ledger_entry_is_valid(kind text, amount bigint, reference text, session_id uuid)
+RETURNS boolean
+LANGUAGE C IMMUTABLE PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'justauth_ledger_entry_is_valid';
+COMMENT ON FUNCTION justauth.ledger_entry_is_valid(text, bigint, text, uuid) IS
+'True for a well-formed ledger entry: a debit has a negative amount and a session, no reference; a deposit a positive amount and a reference, no session; a refund a positive amount and a session, no reference. NULL kind or amount is false.';
+
 CREATE TABLE justauth.ledger (
 	entry_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-	client_id text NOT NULL,
-	kind text NOT NULL CHECK (kind IN ('deposit', 'debit', 'refund')),
+	client_id text COLLATE "C" NOT NULL,
+	kind justauth.ledger_kind NOT NULL,
 	amount bigint NOT NULL,
-	balance_after bigint NOT NULL CHECK (balance_after >= 0),
-	shard smallint,
-	reference text,
+	balance_after justauth.credits NOT NULL,
+	shard justauth.shard_no,
+	reference text COLLATE "C",
 	session_id uuid,
 	reason text,
 	created_at timestamptz NOT NULL DEFAULT now(),
-	CHECK ((kind = 'debit' AND amount < 0) OR (kind <> 'debit' AND amount > 0)),
-	CHECK ((kind = 'deposit') = (reference IS NOT NULL)),
-	CHECK ((kind = 'deposit') = (session_id IS NULL))
+	CONSTRAINT ledger_entry_shape
+		CHECK (justauth.ledger_entry_is_valid(kind, amount, reference, session_id))
 );
 CREATE UNIQUE INDEX ledger_deposit_reference ON justauth.ledger (client_id, reference) WHERE kind = 'deposit';
 CREATE UNIQUE INDEX ledger_one_debit ON justauth.ledger (session_id) WHERE kind = 'debit';
@@ -149,11 +178,10 @@ CREATE TRIGGER ledger_no_truncate BEFORE TRUNCATE ON justauth.ledger
  * ------------------------------------------------------------------------ */
 CREATE TABLE justauth.sessions (
 	session_id uuid PRIMARY KEY,
-	client_id text NOT NULL,
-	number text NOT NULL,
+	client_id text COLLATE "C" NOT NULL,
+	number text COLLATE "C" NOT NULL,
 	code_hash bytea NOT NULL,
-	status text NOT NULL DEFAULT 'pending'
-		CHECK (status IN ('pending', 'approved', 'superseded', 'failed')),
+	status justauth.session_status NOT NULL DEFAULT 'pending',
 	attempts integer NOT NULL DEFAULT 0,
 	max_attempts integer NOT NULL,
 	is_test boolean NOT NULL DEFAULT false,
@@ -173,8 +201,8 @@ COMMENT ON COLUMN justauth.sessions.status IS 'pending, approved (used once), su
 COMMENT ON COLUMN justauth.sessions.attempts IS 'Wrong guesses so far.';
 
 CREATE TABLE justauth.numbers (
-	client_id text NOT NULL,
-	number text NOT NULL,
+	client_id text COLLATE "C" NOT NULL,
+	number text COLLATE "C" NOT NULL,
 	current_session_id uuid,
 	recent_sends timestamptz[] NOT NULL DEFAULT '{}',
 	sends bigint NOT NULL DEFAULT 0,
@@ -187,9 +215,9 @@ COMMENT ON TABLE justauth.numbers IS
 
 /* Idempotency keys: a replay within 24 h returns the stored reply. */
 CREATE TABLE justauth.idempotency_keys (
-	client_id text NOT NULL,
-	idempotency_key text NOT NULL,
-	number text NOT NULL,
+	client_id text COLLATE "C" NOT NULL,
+	idempotency_key text COLLATE "C" NOT NULL,
+	number text COLLATE "C" NOT NULL,
 	session_id uuid,
 	reply jsonb,
 	code_sealed bytea,
@@ -202,14 +230,21 @@ COMMENT ON TABLE justauth.idempotency_keys IS
 /* ------------------------------------------------------------------------
  * Delivery outbox (drained by the background worker)
  * ------------------------------------------------------------------------ */
+/* Like ledger_entry_is_valid: one small C check instead of an IN list per insert. */
+CREATE FUNCTION justauth.outbox_code_is_allowed(status text, code text)
+RETURNS boolean
+LANGUAGE C IMMUTABLE PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'justauth_outbox_code_is_allowed';
+COMMENT ON FUNCTION justauth.outbox_code_is_allowed(text, text) IS
+'True when an outbox row may hold this plaintext code: code is NULL, or the message is still queued or sending.';
+
 CREATE TABLE justauth.outbox (
 	message_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
 	session_id uuid NOT NULL,
-	client_id text NOT NULL,
-	to_number text NOT NULL,
+	client_id text COLLATE "C" NOT NULL,
+	to_number text COLLATE "C" NOT NULL,
 	code text,
-	status text NOT NULL DEFAULT 'queued'
-		CHECK (status IN ('queued', 'sending', 'sent', 'delivered', 'read', 'failed', 'expired')),
+	status justauth.outbox_status NOT NULL DEFAULT 'queued',
 	attempts integer NOT NULL DEFAULT 0,
 	next_attempt_at timestamptz NOT NULL DEFAULT now(),
 	expires_at timestamptz NOT NULL,
@@ -219,11 +254,12 @@ CREATE TABLE justauth.outbox (
 	delivered_at timestamptz,
 	read_at timestamptz,
 	finished_at timestamptz,
-	provider_message_id text,
+	provider_message_id text COLLATE "C",
 	http_status integer,
 	error_code integer,
 	error_text text,
-	CHECK (code IS NULL OR status IN ('queued', 'sending'))
+	CONSTRAINT outbox_code_only_while_queued
+		CHECK (justauth.outbox_code_is_allowed(status, code))
 ) WITH (fillfactor = 70);
 CREATE INDEX outbox_due ON justauth.outbox (next_attempt_at) WHERE status IN ('queued', 'sending');
 CREATE UNIQUE INDEX outbox_provider_id ON justauth.outbox (provider_message_id) WHERE provider_message_id IS NOT NULL;
@@ -239,8 +275,8 @@ COMMENT ON COLUMN justauth.outbox.error_code IS 'Meta error code of the last fai
 
 /* Status webhooks already applied, for idempotency (Meta retries and duplicates). */
 CREATE TABLE justauth.delivery_events (
-	provider_message_id text NOT NULL,
-	status text NOT NULL CHECK (status IN ('sent', 'delivered', 'read', 'failed')),
+	provider_message_id text COLLATE "C" NOT NULL,
+	status justauth.delivery_status NOT NULL,
 	event_time timestamptz,
 	error_code integer,
 	error_text text,
