@@ -24,7 +24,6 @@ PG_FUNCTION_INFO_V1(justauth_rotate_api_key);
 #define API_KEY_BYTES 24		/* 192 bits */
 #define TOKEN_BUF 64
 
-static SPIPlanPtr load_plan = NULL;
 static SPIPlanPtr insert_plan = NULL;
 static SPIPlanPtr rotate_plan = NULL;
 static SPIPlanPtr mode_plan = NULL;
@@ -70,52 +69,84 @@ api_key_hash(const char *api_key, uint8 *out)
 	ja_sha256(api_key, strlen(api_key), out);
 }
 
+/* Columns of justauth.clients that every send and verify reads. */
+typedef enum ClientColumn
+{
+	CC_KEY_HASH,
+	CC_MODE,
+	CC_STATUS,
+	CC_FUNDED_AT,
+	CC_VERIFY_REQUIRES_KEY,
+	CC_CODE_LENGTH,
+	CC_TTL,
+	CC_MAX_ATTEMPTS,
+	CC_COOLDOWN,
+	CC_WINDOW_MAX,
+	CC_WINDOW_SECONDS,
+	CC_PER_MINUTE,
+	CC_DEFAULT_CC,
+	CC_ALLOWED_CC,
+	CC_NCOLUMNS
+} ClientColumn;
+
+static const char *const client_columns[CC_NCOLUMNS] = {
+	"api_key_hash", "mode", "status", "funded_at", "verify_requires_api_key",
+	"code_length", "code_ttl_seconds", "max_attempts", "resend_cooldown_seconds",
+	"max_sends_per_window", "send_window_seconds", "max_sends_per_minute",
+	"default_country_code", "allowed_country_codes"
+};
+
+/*
+ * client_text_is compares a text column with a constant.
+ */
+static bool
+client_text_is(Datum d, const char *value)
+{
+	text	   *t = DatumGetTextPP(d);
+
+	return VARSIZE_ANY_EXHDR(t) == strlen(value) &&
+		memcmp(VARDATA_ANY(t), value, strlen(value)) == 0;
+}
+
+static JaTable clients_table = {"clients", CC_NCOLUMNS, client_columns};
+
 /*
  * ja_load_client reads the client's settings (inside SPI).  Returns false
- * for an unknown client id.
+ * for an unknown client id.  The first step of every send and verify, so
+ * a direct primary-key read (direct.c) rather than a statement.
  */
 bool
 ja_load_client(const char *client_id, JaClient *client)
 {
-	Oid			argtypes[1] = {TEXTOID};
-	Datum		values[1];
-	HeapTuple	tup;
-	TupleDesc	desc;
-	bool		isnull;
-	bytea	   *hash;
-	char	   *cc;
+	Datum		key = CStringGetTextDatum(client_id);
+	Datum		v[CC_NCOLUMNS];
+	bool		n[CC_NCOLUMNS];
 
-	ja_keep_plan(&load_plan,
-			  "SELECT api_key_hash, mode = 'live', status = 'suspended', funded_at IS NOT NULL,"
-			  "       verify_requires_api_key, code_length, code_ttl_seconds, max_attempts,"
-			  "       resend_cooldown_seconds, max_sends_per_window, send_window_seconds,"
-			  "       coalesce(max_sends_per_minute, 0), default_country_code, allowed_country_codes"
-			  "  FROM justauth.clients WHERE client_id = $1",
-			  1, argtypes);
-	values[0] = CStringGetTextDatum(client_id);
-	if (ja_exec(load_plan, values, NULL, 1) == 0)
+	if (!ja_row_fetch(&clients_table, &key, false, v, n))
 		return false;
 
-	tup = SPI_tuptable->vals[0];
-	desc = SPI_tuptable->tupdesc;
-	hash = DatumGetByteaPP(SPI_getbinval(tup, desc, 1, &isnull));
-	memset(client->key_hash, 0, sizeof(client->key_hash));
-	if (VARSIZE_ANY_EXHDR(hash) == sizeof(client->key_hash))
-		memcpy(client->key_hash, VARDATA_ANY(hash), sizeof(client->key_hash));
-	client->live = DatumGetBool(SPI_getbinval(tup, desc, 2, &isnull));
-	client->suspended = DatumGetBool(SPI_getbinval(tup, desc, 3, &isnull));
-	client->funded = DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull));
-	client->verify_requires_key = DatumGetBool(SPI_getbinval(tup, desc, 5, &isnull));
-	client->code_length = DatumGetInt32(SPI_getbinval(tup, desc, 6, &isnull));
-	client->ttl_seconds = DatumGetInt32(SPI_getbinval(tup, desc, 7, &isnull));
-	client->max_attempts = DatumGetInt32(SPI_getbinval(tup, desc, 8, &isnull));
-	client->cooldown_seconds = DatumGetInt32(SPI_getbinval(tup, desc, 9, &isnull));
-	client->window_max_sends = DatumGetInt32(SPI_getbinval(tup, desc, 10, &isnull));
-	client->window_seconds = DatumGetInt32(SPI_getbinval(tup, desc, 11, &isnull));
-	client->per_minute_cap = DatumGetInt32(SPI_getbinval(tup, desc, 12, &isnull));
-	cc = TextDatumGetCString(SPI_getbinval(tup, desc, 13, &isnull));
-	strlcpy(client->default_cc, cc, sizeof(client->default_cc));
-	client->allowed_cc = SPI_getbinval(tup, desc, 14, &isnull);
+	memset(client, 0, sizeof(*client));
+	if (!n[CC_KEY_HASH])
+	{
+		bytea	   *hash = DatumGetByteaPP(v[CC_KEY_HASH]);
+
+		if (VARSIZE_ANY_EXHDR(hash) == sizeof(client->key_hash))
+			memcpy(client->key_hash, VARDATA_ANY(hash), sizeof(client->key_hash));
+	}
+	client->live = client_text_is(v[CC_MODE], "live");
+	client->suspended = client_text_is(v[CC_STATUS], "suspended");
+	client->funded = !n[CC_FUNDED_AT];
+	client->verify_requires_key = DatumGetBool(v[CC_VERIFY_REQUIRES_KEY]);
+	client->code_length = DatumGetInt32(v[CC_CODE_LENGTH]);
+	client->ttl_seconds = DatumGetInt32(v[CC_TTL]);
+	client->max_attempts = DatumGetInt32(v[CC_MAX_ATTEMPTS]);
+	client->cooldown_seconds = DatumGetInt32(v[CC_COOLDOWN]);
+	client->window_max_sends = DatumGetInt32(v[CC_WINDOW_MAX]);
+	client->window_seconds = DatumGetInt32(v[CC_WINDOW_SECONDS]);
+	client->per_minute_cap = n[CC_PER_MINUTE] ? 0 : DatumGetInt32(v[CC_PER_MINUTE]);
+	text_to_cstring_buffer(DatumGetTextPP(v[CC_DEFAULT_CC]), client->default_cc,
+						   sizeof(client->default_cc));
+	client->allowed_cc = v[CC_ALLOWED_CC];
 	return true;
 }
 

@@ -45,6 +45,25 @@ typedef struct JaClient
 	Datum		allowed_cc;			/* text[], valid until SPI_finish */
 } JaClient;
 
+/* direct.c: primary-key reads of one row without the executor */
+#define JA_DIRECT_MAX_COLS 16
+#define JA_DIRECT_MAX_KEYS 2
+typedef struct JaTable
+{
+	const char *name;			/* table in schema justauth */
+	int			ncols;
+	const char *const *cols;	/* columns read, by name */
+	/* found on first use, again after an invalidation */
+	bool		registered;
+	Oid			relid;
+	Oid			pkey;
+	int			nkeys;
+	Oid			key_proc[JA_DIRECT_MAX_KEYS];
+	Oid			key_collation[JA_DIRECT_MAX_KEYS];
+	AttrNumber	att[JA_DIRECT_MAX_COLS];
+} JaTable;
+extern bool ja_row_fetch(JaTable *t, const Datum *keys, bool lock, Datum *values, bool *nulls);
+
 /* justauth.c */
 extern char *ja_text_arg(FunctionCallInfo fcinfo, int argno, const char *name,
 						 bool required, StringInfo reply);

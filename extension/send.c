@@ -30,9 +30,6 @@ PG_FUNCTION_INFO_V1(justauth_send_otp);
 
 #define IDEMPOTENCY_WINDOW "24 hours"
 
-static SPIPlanPtr test_number_plan = NULL;
-static SPIPlanPtr lock_number_plan = NULL;
-static SPIPlanPtr lock_session_plan = NULL;
 static SPIPlanPtr insert_number_plan = NULL;
 static SPIPlanPtr client_rate_plan = NULL;
 static SPIPlanPtr client_lock_plan = NULL;
@@ -64,6 +61,9 @@ seconds_until(TimestampTz when, TimestampTz now)
 	return (usecs + USECS_PER_SEC - 1) / USECS_PER_SEC;
 }
 
+static const char *const test_number_columns[] = {"code"};
+static JaTable test_numbers_table = {"test_numbers", lengthof(test_number_columns), test_number_columns};
+
 /*
  * test_number_code returns the fixed code of a registered test number, or
  * NULL.
@@ -71,16 +71,17 @@ seconds_until(TimestampTz when, TimestampTz now)
 static char *
 test_number_code(Datum client_id, Datum number)
 {
-	Oid			argtypes[2] = {TEXTOID, TEXTOID};
-	Datum		values[2] = {client_id, number};
+	Datum		keys[2] = {client_id, number};
+	Datum		code;
+	bool		isnull;
 
-	ja_keep_plan(&test_number_plan,
-				 "SELECT code FROM justauth.test_numbers WHERE client_id = $1 AND number = $2",
-				 2, argtypes);
-	if (ja_exec(test_number_plan, values, NULL, 1) == 0)
+	if (!ja_row_fetch(&test_numbers_table, keys, false, &code, &isnull) || isnull)
 		return NULL;
-	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	return TextDatumGetCString(code);
 }
+
+static const char *const number_columns[] = {"current_session_id", "recent_sends"};
+static JaTable numbers_table = {"numbers", lengthof(number_columns), number_columns};
 
 /*
  * lock_number locks (creating if needed) the client's row for number and
@@ -90,16 +91,11 @@ static void
 lock_number(Datum client_id, Datum number, NumberState *st)
 {
 	Oid			argtypes[2] = {TEXTOID, TEXTOID};
-	Datum		values[2] = {client_id, number};
-	HeapTuple	tup;
-	bool		isnull;
-	Datum		d;
+	Datum		keys[2] = {client_id, number};
+	Datum		v[2];
+	bool		n[2];
 
-	ja_keep_plan(&lock_number_plan,
-				 "SELECT current_session_id, recent_sends FROM justauth.numbers"
-				 " WHERE client_id = $1 AND number = $2 FOR UPDATE",
-				 2, argtypes);
-	if (ja_exec(lock_number_plan, values, NULL, 1) == 0)
+	if (!ja_row_fetch(&numbers_table, keys, true, v, n))
 	{
 		/*
 		 * A first send to this number: the row we insert is ours until we
@@ -111,27 +107,28 @@ lock_number(Datum client_id, Datum number, NumberState *st)
 					 "INSERT INTO justauth.numbers (client_id, number) VALUES ($1, $2)"
 					 " ON CONFLICT DO NOTHING RETURNING current_session_id, recent_sends",
 					 2, argtypes);
-		if (ja_exec(insert_number_plan, values, NULL, 0) == 0 &&
-			ja_exec(lock_number_plan, values, NULL, 1) == 0)
+		if (ja_exec(insert_number_plan, keys, NULL, 0) == 1)
+		{
+			v[0] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &n[0]);
+			v[1] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &n[1]);
+		}
+		else if (!ja_row_fetch(&numbers_table, keys, true, v, n))
 			elog(ERROR, "could not lock number state");
 	}
-	tup = SPI_tuptable->vals[0];
-	d = SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull);
-	st->has_session = !isnull;
-	if (!isnull)
-		memcpy(&st->session, DatumGetUUIDP(d), sizeof(pg_uuid_t));
+	st->has_session = !n[0];
+	if (!n[0])
+		memcpy(&st->session, DatumGetUUIDP(v[0]), sizeof(pg_uuid_t));
 	st->nrecent = 0;
-	d = SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull);
-	if (!isnull)
+	if (!n[1])
 	{
 		Datum	   *elems;
 		bool	   *nulls;
-		int			n;
+		int			count;
 		int			i;
 
-		deconstruct_array(DatumGetArrayTypeP(d), TIMESTAMPTZOID, sizeof(TimestampTz),
-						  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &elems, &nulls, &n);
-		for (i = 0; i < n && st->nrecent < lengthof(st->recent); i++)
+		deconstruct_array(DatumGetArrayTypeP(v[1]), TIMESTAMPTZOID, sizeof(TimestampTz),
+						  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &elems, &nulls, &count);
+		for (i = 0; i < count && st->nrecent < lengthof(st->recent); i++)
 			if (!nulls[i])
 				st->recent[st->nrecent++] = DatumGetTimestampTz(elems[i]);
 	}
@@ -146,13 +143,10 @@ lock_number(Datum client_id, Datum number, NumberState *st)
 static void
 lock_session(pg_uuid_t *session)
 {
-	Oid			argtypes[1] = {UUIDOID};
-	Datum		values[1] = {UUIDPGetDatum(session)};
+	static JaTable sessions_table = {"sessions", 0, NULL};
+	Datum		key = UUIDPGetDatum(session);
 
-	ja_keep_plan(&lock_session_plan,
-				 "SELECT 1 FROM justauth.sessions WHERE session_id = $1 FOR UPDATE",
-				 1, argtypes);
-	ja_exec(lock_session_plan, values, NULL, 0);
+	(void) ja_row_fetch(&sessions_table, &key, true, NULL, NULL);
 }
 
 /*

@@ -25,7 +25,42 @@ PG_FUNCTION_INFO_V1(justauth_verify_otp);
 
 #define MAX_OTP_DIGITS 20
 
-static SPIPlanPtr current_plan = NULL;
+static const char *const number_columns[] = {"current_session_id"};
+static JaTable numbers_table = {"numbers", lengthof(number_columns), number_columns};
+
+/* Columns of justauth.sessions a verify judges. */
+enum
+{
+	SC_CODE_HASH,
+	SC_STATUS,
+	SC_ATTEMPTS,
+	SC_MAX_ATTEMPTS,
+	SC_EXPIRES_AT,
+	SC_NCOLUMNS
+};
+static const char *const session_columns[SC_NCOLUMNS] = {
+	"code_hash", "status", "attempts", "max_attempts", "expires_at"
+};
+static JaTable sessions_table = {"sessions", SC_NCOLUMNS, session_columns};
+
+/*
+ * lock_current_session finds the number's current session and locks it
+ * (FOR UPDATE), reading the columns a verify judges into v/n.  Returns
+ * false when no code was sent to the number.  Direct reads (direct.c):
+ * this is most of what every verify does.
+ */
+static bool
+lock_current_session(Datum client_id, Datum number, pg_uuid_t *session, Datum *v, bool *n)
+{
+	Datum		keys[2] = {client_id, number};
+	Datum		current;
+	bool		none;
+
+	if (!ja_row_fetch(&numbers_table, keys, false, &current, &none) || none)
+		return false;
+	memcpy(session, DatumGetUUIDP(current), sizeof(pg_uuid_t));
+	return ja_row_fetch(&sessions_table, &current, true, v, n);
+}
 static SPIPlanPtr approve_plan = NULL;
 static SPIPlanPtr wrong_plan = NULL;
 
@@ -97,13 +132,11 @@ justauth_verify_otp(PG_FUNCTION_ARGS)
 	char	   *api_key = NULL;
 	JaClient	client;
 	char		number[16];
-	Oid			argtypes[2] = {TEXTOID, TEXTOID};
 	Datum		values[2];
+	Datum		sv[SC_NCOLUMNS];
+	bool		sn[SC_NCOLUMNS];
 	Oid			updtypes[2] = {UUIDOID, TIMESTAMPTZOID};
 	Datum		updvalues[2];
-	HeapTuple	tup;
-	TupleDesc	desc;
-	bool		isnull;
 	pg_uuid_t	session;
 	bytea	   *stored;
 	char	   *status;
@@ -135,37 +168,27 @@ justauth_verify_otp(PG_FUNCTION_ARGS)
 
 	values[0] = CStringGetTextDatum(client_id);
 	values[1] = CStringGetTextDatum(number);
-	ja_keep_plan(&current_plan,
-				 "SELECT s.session_id, s.code_hash, s.status, s.attempts, s.max_attempts, s.expires_at"
-				 "  FROM justauth.numbers n"
-				 "  JOIN justauth.sessions s ON s.session_id = n.current_session_id"
-				 " WHERE n.client_id = $1 AND n.number = $2"
-				 "   FOR UPDATE OF s",
-				 2, argtypes);
 
 	/*
 	 * A resend that commits while we wait for the session lock supersedes the
-	 * session we locked; read the number's pointer again (a new statement
-	 * sees the resend) and judge the newer session instead.
+	 * session we locked; read the number's pointer again (a new snapshot sees
+	 * the resend) and judge the newer session instead.
 	 */
 	for (retries = 0;; retries++)
 	{
-		if (ja_exec(current_plan, values, NULL, 1) == 0)
+		if (!lock_current_session(values[0], values[1], &session, sv, sn))
 		{
 			ja_reply_error(&reply, "otp_not_found", "No code was sent to this number");
 			goto done;
 		}
-		tup = SPI_tuptable->vals[0];
-		desc = SPI_tuptable->tupdesc;
-		status = SPI_getvalue(tup, desc, 3);
+		status = TextDatumGetCString(sv[SC_STATUS]);
 		if (strcmp(status, "superseded") != 0 || retries >= 3)
 			break;
 	}
-	memcpy(&session, DatumGetUUIDP(SPI_getbinval(tup, desc, 1, &isnull)), sizeof(session));
-	stored = DatumGetByteaPP(SPI_getbinval(tup, desc, 2, &isnull));
-	attempts = DatumGetInt32(SPI_getbinval(tup, desc, 4, &isnull));
-	max_attempts = DatumGetInt32(SPI_getbinval(tup, desc, 5, &isnull));
-	expires_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 6, &isnull));
+	stored = DatumGetByteaPP(sv[SC_CODE_HASH]);
+	attempts = DatumGetInt32(sv[SC_ATTEMPTS]);
+	max_attempts = DatumGetInt32(sv[SC_MAX_ATTEMPTS]);
+	expires_at = DatumGetTimestampTz(sv[SC_EXPIRES_AT]);
 
 	if (strcmp(status, "approved") == 0)
 	{

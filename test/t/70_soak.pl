@@ -44,7 +44,11 @@ sub sql { return $node->safe_psql('postgres', shift); }
 
 sub server_up
 {
-	my ($ret) = $node->psql('postgres', 'SELECT 1');
+	my $ret = 1;
+
+	# While the postmaster resets after a crash, psql exits before reading
+	# its query and IPC::Run dies writing it (EPIPE): that is "not up yet".
+	eval { ($ret) = $node->psql('postgres', 'SELECT 1'); 1 } or return 0;
 	return $ret == 0;
 }
 
@@ -79,9 +83,12 @@ sub rss_anon
 
 sub worker_pid
 {
+	my ($ret, $out) = (1, '');
+
 	return undef unless server_up();
-	my ($ret, $out) = $node->psql('postgres', 'SELECT pid FROM justauth.worker_status');
-	return $ret == 0 && $out =~ /^\d+$/ ? $out : undef;
+	eval { ($ret, $out) = $node->psql('postgres', 'SELECT pid FROM justauth.worker_status'); 1 }
+	  or return undef;
+	return $ret == 0 && defined $out && $out =~ /^\d+$/ ? $out : undef;
 }
 
 # ---- load ----

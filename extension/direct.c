@@ -1,0 +1,212 @@
+/*-------------------------------------------------------------------------
+ *
+ * direct.c
+ *		Primary-key reads (and FOR UPDATE locks) of single rows without
+ *		the executor.
+ *
+ * Every send and verify starts with a few lookups of one row by its
+ * primary key: the client, the number's state, the current session.  As
+ * SPI statements each of them paid for a whole executor start-up (opening
+ * and locking the relation and its indexes, building the plan state and
+ * its expressions, snapshots, tuple descriptors), several times the cost
+ * of the index probe.  These functions do the probe themselves, the way
+ * pg_cron reads its job table and logical replication finds rows to apply
+ * to, with the same snapshot, lock and visibility rules a statement run
+ * through SPI would have.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/relscan.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_index.h"
+#include "executor/tuptable.h"
+#include "parser/parse_relation.h"
+#include "utils/datum.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/relcache.h"
+#include "utils/snapmgr.h"
+
+#include "justauth.h"
+
+static bool callback_registered = false;
+static JaTable *tables[16];
+static int	ntables = 0;
+
+/*
+ * relcache_callback forgets the layout of a table that was invalidated
+ * (ALTER TABLE, DROP EXTENSION, ...), or of all of them.
+ */
+static void
+relcache_callback(Datum arg, Oid relid)
+{
+	int			i;
+
+	for (i = 0; i < ntables; i++)
+		if (!OidIsValid(relid) || tables[i]->relid == relid)
+			tables[i]->relid = InvalidOid;
+}
+
+/*
+ * open_table opens justauth.<t->name>, finding its layout when it is not
+ * known yet: the primary key, its equality operators and the attribute
+ * numbers of the columns read.
+ */
+static Relation
+open_table(JaTable *t, LOCKMODE lockmode)
+{
+	Relation	rel;
+	Relation	index;
+	Oid			relid = t->relid;
+	int			i;
+
+	if (!callback_registered)
+	{
+		CacheRegisterRelcacheCallback(relcache_callback, (Datum) 0);
+		callback_registered = true;
+	}
+	if (!OidIsValid(relid))
+		relid = get_relname_relid(t->name, get_namespace_oid("justauth", false));
+	if (!OidIsValid(relid))
+		elog(ERROR, "table justauth.%s is missing", t->name);
+	rel = table_open(relid, lockmode);
+	if (OidIsValid(t->relid))
+		return rel;
+
+	if (!t->registered)
+	{
+		if (ntables >= lengthof(tables))
+			elog(ERROR, "too many direct tables");
+		tables[ntables++] = t;
+		t->registered = true;
+	}
+	if (t->ncols > JA_DIRECT_MAX_COLS)
+		elog(ERROR, "too many columns for justauth.%s", t->name);
+	for (i = 0; i < t->ncols; i++)
+		if ((t->att[i] = attnameAttNum(rel, t->cols[i], false)) <= 0)
+			elog(ERROR, "column justauth.%s.%s is missing", t->name, t->cols[i]);
+	t->pkey = RelationGetPrimaryKeyIndex(rel);
+	if (!OidIsValid(t->pkey))
+		elog(ERROR, "table justauth.%s has no primary key", t->name);
+	index = index_open(t->pkey, lockmode);
+	t->nkeys = IndexRelationGetNumberOfKeyAttributes(index);
+	if (t->nkeys > JA_DIRECT_MAX_KEYS)
+		elog(ERROR, "primary key of justauth.%s has too many columns", t->name);
+	for (i = 0; i < t->nkeys; i++)
+	{
+		Oid			opfamily = index->rd_opfamily[i];
+		Oid			type = index->rd_opcintype[i];
+		Oid			eq = get_opfamily_member(opfamily, type, type, BTEqualStrategyNumber);
+
+		if (!OidIsValid(eq))
+			elog(ERROR, "no equality operator for the primary key of justauth.%s", t->name);
+		t->key_proc[i] = get_opcode(eq);
+		t->key_collation[i] = index->rd_indcollation[i];
+	}
+	index_close(index, lockmode);
+	t->relid = relid;
+	return rel;
+}
+
+/*
+ * ja_row_fetch finds the row of justauth.<t->name> whose primary key is
+ * keys (one datum per key column, in index order) and copies the columns
+ * t->cols into values/nulls, in the current memory context.  Returns false
+ * when there is no such row.
+ *
+ * The row is read with the snapshot a statement run now by SPI would get
+ * (fresh under READ COMMITTED, and seeing this transaction's earlier
+ * changes).  With lock it is locked as by SELECT ... FOR UPDATE: a row a
+ * concurrent transaction is changing is waited for, and under READ
+ * COMMITTED its newest version is locked and returned (a deleted row is not
+ * found); under REPEATABLE READ or SERIALIZABLE a concurrent change is a
+ * serialization failure.
+ */
+bool
+ja_row_fetch(JaTable *t, const Datum *keys, bool lock, Datum *values, bool *nulls)
+{
+	LOCKMODE	lockmode = lock ? RowShareLock : AccessShareLock;
+	Relation	rel = open_table(t, lockmode);
+	Relation	index = index_open(t->pkey, lockmode);
+	ScanKeyData skey[JA_DIRECT_MAX_KEYS];
+	IndexScanDesc scan;
+	TupleTableSlot *slot;
+	Snapshot	snapshot;
+	bool		found = false;
+	int			i;
+
+	for (i = 0; i < t->nkeys; i++)
+		ScanKeyEntryInitialize(&skey[i], 0, i + 1, BTEqualStrategyNumber, InvalidOid,
+							   t->key_collation[i], t->key_proc[i], keys[i]);
+
+	/* the snapshot handling of SPI_execute_plan for a non-read-only statement */
+	PushActiveSnapshot(GetTransactionSnapshot());
+	CommandCounterIncrement();
+	UpdateActiveSnapshotCommandId();
+	snapshot = GetActiveSnapshot();
+
+	slot = table_slot_create(rel, NULL);
+	scan = index_beginscan(rel, index, snapshot, t->nkeys, 0);
+	index_rescan(scan, skey, t->nkeys, NULL, 0);
+	found = index_getnext_slot(scan, ForwardScanDirection, slot);
+	index_endscan(scan);
+
+	if (found && lock)
+	{
+		TM_FailureData tmfd;
+		TM_Result	result;
+
+		result = table_tuple_lock(rel, &slot->tts_tid, snapshot, slot,
+								  GetCurrentCommandId(true), LockTupleExclusive,
+								  LockWaitBlock,
+								  IsolationUsesXactSnapshot() ? 0 : TUPLE_LOCK_FLAG_FIND_LAST_VERSION,
+								  &tmfd);
+		switch (result)
+		{
+			case TM_Ok:
+				break;
+			case TM_SelfModified:
+				/* changed by this very command: treated as gone, as ExecLockRows does */
+				found = false;
+				break;
+			case TM_Updated:
+			case TM_Deleted:
+				if (IsolationUsesXactSnapshot())
+					ereport(ERROR,
+							(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+							 errmsg("could not serialize access due to concurrent update")));
+				if (result == TM_Updated)
+					elog(ERROR, "unexpected table_tuple_lock status: %u", result);
+				found = false;	/* deleted meanwhile */
+				break;
+			default:
+				elog(ERROR, "unexpected table_tuple_lock status: %u", result);
+		}
+	}
+
+	if (found)
+	{
+		slot_getallattrs(slot);
+		for (i = 0; i < t->ncols; i++)
+		{
+			Form_pg_attribute attr = TupleDescAttr(slot->tts_tupleDescriptor, t->att[i] - 1);
+
+			nulls[i] = slot->tts_isnull[t->att[i] - 1];
+			values[i] = nulls[i] ? (Datum) 0 :
+				datumCopy(slot->tts_values[t->att[i] - 1], attr->attbyval, attr->attlen);
+		}
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	PopActiveSnapshot();
+	index_close(index, NoLock);
+	table_close(rel, NoLock);
+	return found;
+}
