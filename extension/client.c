@@ -122,7 +122,7 @@ ja_load_client(const char *client_id, JaClient *client)
 	Datum		v[CC_NCOLUMNS];
 	bool		n[CC_NCOLUMNS];
 
-	if (!ja_row_fetch(&clients_table, &key, false, v, n))
+	if (!ja_row_fetch(&clients_table, &key, false, v, n, NULL))
 		return false;
 
 	memset(client, 0, sizeof(*client));

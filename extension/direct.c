@@ -19,13 +19,19 @@
 #include "postgres.h"
 
 #include "access/genam.h"
+#include "access/heapam.h"
+#include "access/htup_details.h"
 #include "access/relscan.h"
 #include "access/stratnum.h"
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
+#include "catalog/index.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_trigger.h"
 #include "catalog/pg_index.h"
+#include "commands/trigger.h"
+#include "executor/executor.h"
 #include "executor/tuptable.h"
 #include "parser/parse_relation.h"
 #include "utils/datum.h"
@@ -56,12 +62,12 @@ relcache_callback(Datum arg, Oid relid)
 }
 
 /*
- * open_table opens justauth.<t->name>, finding its layout when it is not
+ * ja_table_open opens justauth.<t->name>, finding its layout when it is not
  * known yet: the primary key, its equality operators and the attribute
  * numbers of the columns read.
  */
-static Relation
-open_table(JaTable *t, LOCKMODE lockmode)
+Relation
+ja_table_open(JaTable *t, LOCKMODE lockmode)
 {
 	Relation	rel;
 	Relation	index;
@@ -124,17 +130,19 @@ open_table(JaTable *t, LOCKMODE lockmode)
  *
  * The row is read with the snapshot a statement run now by SPI would get
  * (fresh under READ COMMITTED, and seeing this transaction's earlier
- * changes).  With lock it is locked as by SELECT ... FOR UPDATE: a row a
+ * changes).  tid, if not NULL, receives the row's location.  With lock it
+ * is locked as by SELECT ... FOR UPDATE: a row a
  * concurrent transaction is changing is waited for, and under READ
  * COMMITTED its newest version is locked and returned (a deleted row is not
  * found); under REPEATABLE READ or SERIALIZABLE a concurrent change is a
  * serialization failure.
  */
 bool
-ja_row_fetch(JaTable *t, const Datum *keys, bool lock, Datum *values, bool *nulls)
+ja_row_fetch(JaTable *t, const Datum *keys, bool lock, Datum *values, bool *nulls,
+			 ItemPointer tid)
 {
 	LOCKMODE	lockmode = lock ? RowShareLock : AccessShareLock;
-	Relation	rel = open_table(t, lockmode);
+	Relation	rel = ja_table_open(t, lockmode);
 	Relation	index = index_open(t->pkey, lockmode);
 	ScanKeyData skey[JA_DIRECT_MAX_KEYS];
 	IndexScanDesc scan;
@@ -160,37 +168,7 @@ ja_row_fetch(JaTable *t, const Datum *keys, bool lock, Datum *values, bool *null
 	index_endscan(scan);
 
 	if (found && lock)
-	{
-		TM_FailureData tmfd;
-		TM_Result	result;
-
-		result = table_tuple_lock(rel, &slot->tts_tid, snapshot, slot,
-								  GetCurrentCommandId(true), LockTupleExclusive,
-								  LockWaitBlock,
-								  IsolationUsesXactSnapshot() ? 0 : TUPLE_LOCK_FLAG_FIND_LAST_VERSION,
-								  &tmfd);
-		switch (result)
-		{
-			case TM_Ok:
-				break;
-			case TM_SelfModified:
-				/* changed by this very command: treated as gone, as ExecLockRows does */
-				found = false;
-				break;
-			case TM_Updated:
-			case TM_Deleted:
-				if (IsolationUsesXactSnapshot())
-					ereport(ERROR,
-							(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-							 errmsg("could not serialize access due to concurrent update")));
-				if (result == TM_Updated)
-					elog(ERROR, "unexpected table_tuple_lock status: %u", result);
-				found = false;	/* deleted meanwhile */
-				break;
-			default:
-				elog(ERROR, "unexpected table_tuple_lock status: %u", result);
-		}
-	}
+		found = ja_lock_row(rel, slot, snapshot, LockWaitBlock);
 
 	if (found)
 	{
@@ -203,10 +181,175 @@ ja_row_fetch(JaTable *t, const Datum *keys, bool lock, Datum *values, bool *null
 			values[i] = nulls[i] ? (Datum) 0 :
 				datumCopy(slot->tts_values[t->att[i] - 1], attr->attbyval, attr->attlen);
 		}
+		if (tid != NULL)
+			*tid = slot->tts_tid;
 	}
 	ExecDropSingleTupleTableSlot(slot);
 	PopActiveSnapshot();
 	index_close(index, NoLock);
 	table_close(rel, NoLock);
 	return found;
+}
+
+/*
+ * ja_lock_row locks the row version in slot FOR UPDATE, as ExecLockRows
+ * does: under READ COMMITTED the newest version is locked and left in
+ * slot; under REPEATABLE READ or SERIALIZABLE a concurrent change is a
+ * serialization failure.  Returns false when the row is gone (deleted, or
+ * changed by this very command) or, with LockWaitSkip, locked by another
+ * transaction.
+ */
+bool
+ja_lock_row(Relation rel, TupleTableSlot *slot, Snapshot snapshot, LockWaitPolicy wait)
+{
+	TM_FailureData tmfd;
+	TM_Result	result;
+	ItemPointerData tid = slot->tts_tid;
+
+	result = table_tuple_lock(rel, &tid, snapshot, slot,
+							  GetCurrentCommandId(true), LockTupleExclusive, wait,
+							  IsolationUsesXactSnapshot() ? 0 : TUPLE_LOCK_FLAG_FIND_LAST_VERSION,
+							  &tmfd);
+	switch (result)
+	{
+		case TM_Ok:
+			return true;
+		case TM_WouldBlock:
+		case TM_SelfModified:
+			return false;
+		case TM_Updated:
+		case TM_Deleted:
+			if (IsolationUsesXactSnapshot())
+				ereport(ERROR,
+						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+						 errmsg("could not serialize access due to concurrent update")));
+			if (result == TM_Deleted)
+				return false;
+			break;
+		default:
+			break;
+	}
+	elog(ERROR, "unexpected table_tuple_lock status: %u", result);
+	return false;					/* keep compiler quiet */
+}
+
+/*
+ * can_update_directly: a direct update skips the executor, so it is only
+ * used when the table has no triggers that an UPDATE of these columns
+ * would fire.  The foreign-key checks on the referencing side only act
+ * when the key columns change, which the callers never do.
+ */
+static bool
+can_update_directly(Relation rel)
+{
+	TriggerDesc *td = rel->trigdesc;
+	int			i;
+
+	if (td == NULL)
+		return true;
+	for (i = 0; i < td->numtriggers; i++)
+	{
+		Trigger    *trig = &td->triggers[i];
+
+		if (!TRIGGER_FOR_UPDATE(trig->tgtype))
+			continue;
+		if (!trig->tgisinternal || RI_FKey_trigger_type(trig->tgfoid) != RI_TRIGGER_FK)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * insert_index_entries adds the index entries of a new row version that
+ * could not be a heap-only tuple, as ExecInsertIndexTuples does for an
+ * UPDATE (partial and expression indexes included).
+ */
+static void
+insert_index_entries(Relation rel, TupleTableSlot *slot)
+{
+	List	   *indexes = RelationGetIndexList(rel);
+	EState	   *estate = CreateExecutorState();
+	ExprContext *econtext = GetPerTupleExprContext(estate);
+	ListCell   *lc;
+
+	econtext->ecxt_scantuple = slot;
+	foreach(lc, indexes)
+	{
+		Relation	index = index_open(lfirst_oid(lc), RowExclusiveLock);
+		IndexInfo  *info = BuildIndexInfo(index);
+		Datum		values[INDEX_MAX_KEYS];
+		bool		isnull[INDEX_MAX_KEYS];
+
+		if (info->ii_ReadyForInserts &&
+			(info->ii_Predicate == NIL ||
+			 ExecQual(ExecPrepareQual(info->ii_Predicate, estate), econtext)))
+		{
+			FormIndexDatum(info, slot, estate, values, isnull);
+			index_insert(index, values, isnull, &slot->tts_tid, rel,
+						 info->ii_Unique ? UNIQUE_CHECK_YES : UNIQUE_CHECK_NO,
+						 true, info);
+		}
+		index_close(index, NoLock);
+	}
+	FreeExecutorState(estate);
+	list_free(indexes);
+}
+
+/*
+ * ja_update_row sets columns of a row this transaction has locked (tid is
+ * the locked, newest version) without the executor: a new row version,
+ * heap-only when no indexed column changes and the page has room, else
+ * with its index entries.  Returns false, having changed nothing, when the
+ * table has triggers an UPDATE would fire; the caller then runs its SQL.
+ * The callers check what the table's constraints would (the values set
+ * are constants or counters they have checked).
+ */
+bool
+ja_update_row(JaTable *t, ItemPointer tid, int ncols, const int *cols,
+			  const Datum *values, const bool *nulls)
+{
+	Relation	rel = ja_table_open(t, RowExclusiveLock);
+	TupleDesc	desc = RelationGetDescr(rel);
+	TupleTableSlot *slot;
+	HeapTuple	oldtup;
+	HeapTuple	newtup;
+	Datum	   *repl_values;
+	bool	   *repl_nulls;
+	bool	   *repl;
+	int			i;
+
+	if (!can_update_directly(rel))
+	{
+		table_close(rel, NoLock);
+		return false;
+	}
+	repl_values = palloc0(sizeof(Datum) * desc->natts);
+	repl_nulls = palloc0(sizeof(bool) * desc->natts);
+	repl = palloc0(sizeof(bool) * desc->natts);
+	for (i = 0; i < ncols; i++)
+	{
+		int			a = t->att[cols[i]] - 1;
+
+		repl[a] = true;
+		repl_values[a] = values[i];
+		repl_nulls[a] = nulls != NULL && nulls[i];
+	}
+
+	slot = table_slot_create(rel, NULL);
+	if (!table_tuple_fetch_row_version(rel, tid, SnapshotAny, slot))
+		elog(ERROR, "locked row of justauth.%s vanished", t->name);
+	oldtup = ExecFetchSlotHeapTuple(slot, false, NULL);
+	newtup = heap_modify_tuple(oldtup, desc, repl_values, repl_nulls, repl);
+	simple_heap_update(rel, tid, newtup);
+	if (!HeapTupleIsHeapOnly(newtup))
+	{
+		TupleTableSlot *newslot = MakeSingleTupleTableSlot(desc, &TTSOpsHeapTuple);
+
+		ExecStoreHeapTuple(newtup, newslot, false);
+		insert_index_entries(rel, newslot);
+		ExecDropSingleTupleTableSlot(newslot);
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	table_close(rel, NoLock);
+	return true;
 }

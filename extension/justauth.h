@@ -10,7 +10,13 @@
 
 #include "postgres.h"
 #include "fmgr.h"
+#include "executor/tuptable.h"
 #include "lib/stringinfo.h"
+#include "nodes/lockoptions.h"
+#include "storage/itemptr.h"
+#include "storage/lockdefs.h"
+#include "utils/relcache.h"
+#include "utils/snapshot.h"
 #include "utils/uuid.h"
 
 /* Custom SQLSTATEs (class JA) for user-facing errors raised by the SQL API. */
@@ -62,7 +68,12 @@ typedef struct JaTable
 	Oid			key_collation[JA_DIRECT_MAX_KEYS];
 	AttrNumber	att[JA_DIRECT_MAX_COLS];
 } JaTable;
-extern bool ja_row_fetch(JaTable *t, const Datum *keys, bool lock, Datum *values, bool *nulls);
+extern bool ja_row_fetch(JaTable *t, const Datum *keys, bool lock, Datum *values, bool *nulls,
+						 ItemPointer tid);
+extern bool ja_lock_row(Relation rel, TupleTableSlot *slot, Snapshot snapshot, LockWaitPolicy wait);
+extern bool ja_update_row(JaTable *t, ItemPointer tid, int ncols, const int *cols,
+						  const Datum *values, const bool *nulls);
+extern Relation ja_table_open(JaTable *t, LOCKMODE lockmode);
 
 /* justauth.c */
 extern char *ja_text_arg(FunctionCallInfo fcinfo, int argno, const char *name,

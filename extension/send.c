@@ -75,7 +75,7 @@ test_number_code(Datum client_id, Datum number)
 	Datum		code;
 	bool		isnull;
 
-	if (!ja_row_fetch(&test_numbers_table, keys, false, &code, &isnull) || isnull)
+	if (!ja_row_fetch(&test_numbers_table, keys, false, &code, &isnull, NULL) || isnull)
 		return NULL;
 	return TextDatumGetCString(code);
 }
@@ -95,7 +95,7 @@ lock_number(Datum client_id, Datum number, NumberState *st)
 	Datum		v[2];
 	bool		n[2];
 
-	if (!ja_row_fetch(&numbers_table, keys, true, v, n))
+	if (!ja_row_fetch(&numbers_table, keys, true, v, n, NULL))
 	{
 		/*
 		 * A first send to this number: the row we insert is ours until we
@@ -112,7 +112,7 @@ lock_number(Datum client_id, Datum number, NumberState *st)
 			v[0] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &n[0]);
 			v[1] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &n[1]);
 		}
-		else if (!ja_row_fetch(&numbers_table, keys, true, v, n))
+		else if (!ja_row_fetch(&numbers_table, keys, true, v, n, NULL))
 			elog(ERROR, "could not lock number state");
 	}
 	st->has_session = !n[0];
@@ -146,7 +146,7 @@ lock_session(pg_uuid_t *session)
 	static JaTable sessions_table = {"sessions", 0, NULL};
 	Datum		key = UUIDPGetDatum(session);
 
-	(void) ja_row_fetch(&sessions_table, &key, true, NULL, NULL);
+	(void) ja_row_fetch(&sessions_table, &key, true, NULL, NULL, NULL);
 }
 
 /*

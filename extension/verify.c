@@ -28,7 +28,7 @@ PG_FUNCTION_INFO_V1(justauth_verify_otp);
 static const char *const number_columns[] = {"current_session_id"};
 static JaTable numbers_table = {"numbers", lengthof(number_columns), number_columns};
 
-/* Columns of justauth.sessions a verify judges. */
+/* Columns of justauth.sessions a verify judges, and those it sets. */
 enum
 {
 	SC_CODE_HASH,
@@ -36,33 +36,79 @@ enum
 	SC_ATTEMPTS,
 	SC_MAX_ATTEMPTS,
 	SC_EXPIRES_AT,
+	SC_VERIFIED_AT,
+	SC_LAST_ATTEMPT_AT,
 	SC_NCOLUMNS
 };
 static const char *const session_columns[SC_NCOLUMNS] = {
-	"code_hash", "status", "attempts", "max_attempts", "expires_at"
+	"code_hash", "status", "attempts", "max_attempts", "expires_at", "verified_at",
+	"last_attempt_at"
 };
 static JaTable sessions_table = {"sessions", SC_NCOLUMNS, session_columns};
 
+static SPIPlanPtr approve_plan = NULL;
+static SPIPlanPtr wrong_plan = NULL;
+static SPIPlanPtr superseded_plan = NULL;
+
 /*
  * lock_current_session finds the number's current session and locks it
- * (FOR UPDATE), reading the columns a verify judges into v/n.  Returns
- * false when no code was sent to the number.  Direct reads (direct.c):
- * this is most of what every verify does.
+ * (FOR UPDATE), reading the columns a verify judges into v/n and its
+ * location into tid.  Returns false when no code was sent to the number.
+ * Direct reads (direct.c): this is most of what every verify does.
  */
 static bool
-lock_current_session(Datum client_id, Datum number, pg_uuid_t *session, Datum *v, bool *n)
+lock_current_session(Datum client_id, Datum number, pg_uuid_t *session, Datum *v, bool *n,
+					 ItemPointer tid)
 {
 	Datum		keys[2] = {client_id, number};
 	Datum		current;
 	bool		none;
 
-	if (!ja_row_fetch(&numbers_table, keys, false, &current, &none) || none)
+	if (!ja_row_fetch(&numbers_table, keys, false, &current, &none, NULL) || none)
 		return false;
 	memcpy(session, DatumGetUUIDP(current), sizeof(pg_uuid_t));
-	return ja_row_fetch(&sessions_table, &current, true, v, n);
+	return ja_row_fetch(&sessions_table, &current, true, v, n, tid);
 }
-static SPIPlanPtr approve_plan = NULL;
-static SPIPlanPtr wrong_plan = NULL;
+
+/*
+ * update_session writes the verdict on the locked session: approved, or
+ * one more wrong guess.  Directly when the table allows (direct.c), else
+ * through SQL.
+ */
+static void
+update_session(ItemPointer tid, pg_uuid_t *session, bool approve, int attempts, TimestampTz now)
+{
+	Oid			argtypes[2] = {UUIDOID, TIMESTAMPTZOID};
+	Datum		args[2] = {UUIDPGetDatum(session), TimestampTzGetDatum(now)};
+
+	if (approve)
+	{
+		static const int cols[3] = {SC_STATUS, SC_VERIFIED_AT, SC_LAST_ATTEMPT_AT};
+		Datum		vals[3] = {CStringGetTextDatum("approved"), args[1], args[1]};
+
+		if (ja_update_row(&sessions_table, tid, 3, cols, vals, NULL))
+			return;
+		ja_keep_plan(&approve_plan,
+					 "UPDATE justauth.sessions"
+					 "   SET status = 'approved', verified_at = $2, last_attempt_at = $2"
+					 " WHERE session_id = $1",
+					 2, argtypes);
+		ja_exec(approve_plan, args, NULL, 0);
+	}
+	else
+	{
+		static const int cols[2] = {SC_ATTEMPTS, SC_LAST_ATTEMPT_AT};
+		Datum		vals[2] = {Int32GetDatum(attempts + 1), args[1]};
+
+		if (ja_update_row(&sessions_table, tid, 2, cols, vals, NULL))
+			return;
+		ja_keep_plan(&wrong_plan,
+					 "UPDATE justauth.sessions SET attempts = attempts + 1, last_attempt_at = $2"
+					 " WHERE session_id = $1",
+					 2, argtypes);
+		ja_exec(wrong_plan, args, NULL, 0);
+	}
+}
 
 /*
  * otp_well_formed: a code is 1 to 20 ASCII digits.  Anything else cannot
@@ -77,31 +123,28 @@ otp_well_formed(const char *otp)
 }
 
 /*
- * count_wrong_guess counts a wrong guess against the session and tells
- * whether otp is the code of one of the number's superseded sessions of
- * the last day (expired or not: the user typed an old code either way), to explain the failure precisely.  Both happen in
- * one statement: a verify costs one round of executor start-up less, and
- * no session of the number can become superseded in between because the
- * current session is locked and superseding it is what a resend does.
+ * matches_superseded tells whether otp is the code of one of the number's
+ * superseded sessions of the last day (expired or not: the user typed an
+ * old code either way), to explain a wrong guess precisely.  No session of
+ * the number can become superseded meanwhile: the current session is
+ * locked, and superseding it is what a resend does.
  */
 static bool
-count_wrong_guess(Datum session, TimestampTz now, Datum client_id, Datum number, const char *otp)
+matches_superseded(TimestampTz now, Datum client_id, Datum number, const char *otp)
 {
-	Oid			argtypes[4] = {UUIDOID, TIMESTAMPTZOID, TEXTOID, TEXTOID};
-	Datum		values[4] = {session, TimestampTzGetDatum(now), client_id, number};
+	Oid			argtypes[3] = {TIMESTAMPTZOID, TEXTOID, TEXTOID};
+	Datum		values[3] = {TimestampTzGetDatum(now), client_id, number};
 	uint64		n;
 	uint64		i;
 	bool		found = false;
 
-	ja_keep_plan(&wrong_plan,
-				 "WITH wrong AS (UPDATE justauth.sessions SET attempts = attempts + 1, last_attempt_at = $2"
-				 "                WHERE session_id = $1)"
+	ja_keep_plan(&superseded_plan,
 				 "SELECT session_id, code_hash FROM justauth.sessions"
-				 " WHERE client_id = $3 AND number = $4 AND status = 'superseded'"
-				 "   AND created_at > $2 - interval '1 day'"
+				 " WHERE client_id = $2 AND number = $3 AND status = 'superseded'"
+				 "   AND created_at > $1 - interval '1 day'"
 				 " ORDER BY created_at DESC LIMIT 20",
-				 4, argtypes);
-	n = ja_exec(wrong_plan, values, NULL, 0);
+				 3, argtypes);
+	n = ja_exec(superseded_plan, values, NULL, 0);
 	for (i = 0; i < n; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
@@ -135,9 +178,8 @@ justauth_verify_otp(PG_FUNCTION_ARGS)
 	Datum		values[2];
 	Datum		sv[SC_NCOLUMNS];
 	bool		sn[SC_NCOLUMNS];
-	Oid			updtypes[2] = {UUIDOID, TIMESTAMPTZOID};
-	Datum		updvalues[2];
 	pg_uuid_t	session;
+	ItemPointerData tid;
 	bytea	   *stored;
 	char	   *status;
 	int			attempts;
@@ -176,7 +218,7 @@ justauth_verify_otp(PG_FUNCTION_ARGS)
 	 */
 	for (retries = 0;; retries++)
 	{
-		if (!lock_current_session(values[0], values[1], &session, sv, sn))
+		if (!lock_current_session(values[0], values[1], &session, sv, sn, &tid))
 		{
 			ja_reply_error(&reply, "otp_not_found", "No code was sent to this number");
 			goto done;
@@ -217,20 +259,13 @@ justauth_verify_otp(PG_FUNCTION_ARGS)
 		goto done;
 	}
 
-	updvalues[0] = UUIDPGetDatum(&session);
-	updvalues[1] = TimestampTzGetDatum(now);
 	ja_code_hmac(&session, otp, hash);
 	if (VARSIZE_ANY_EXHDR(stored) == sizeof(hash) &&
 		ja_equal_ct(hash, (uint8 *) VARDATA_ANY(stored), sizeof(hash)))
 	{
 		char	   *request_id;
 
-		ja_keep_plan(&approve_plan,
-					 "UPDATE justauth.sessions"
-					 "   SET status = 'approved', verified_at = $2, last_attempt_at = $2"
-					 " WHERE session_id = $1",
-					 2, updtypes);
-		ja_exec(approve_plan, updvalues, NULL, 0);
+		update_session(&tid, &session, true, attempts, now);
 		request_id = DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(&session)));
 		resetStringInfo(&reply);
 		appendStringInfo(&reply,
@@ -239,8 +274,9 @@ justauth_verify_otp(PG_FUNCTION_ARGS)
 		goto done;
 	}
 
+	update_session(&tid, &session, false, attempts, now);
 	attempts++;
-	if (count_wrong_guess(updvalues[0], now, values[0], values[1], otp))
+	if (matches_superseded(now, values[0], values[1], otp))
 		ja_reply_error(&reply, "otp_superseded",
 					   "A newer code was sent to this number; use the latest code");
 	else
