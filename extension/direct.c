@@ -123,6 +123,21 @@ ja_table_open(JaTable *t, LOCKMODE lockmode)
 }
 
 /*
+ * ja_push_statement_snapshot pushes the snapshot SPI_execute_plan gives a
+ * non-read-only statement (fresh under READ COMMITTED, seeing this
+ * transaction's earlier changes) and returns it; PopActiveSnapshot() ends
+ * its use.
+ */
+Snapshot
+ja_push_statement_snapshot(void)
+{
+	PushActiveSnapshot(GetTransactionSnapshot());
+	CommandCounterIncrement();
+	UpdateActiveSnapshotCommandId();
+	return GetActiveSnapshot();
+}
+
+/*
  * ja_row_fetch finds the row of justauth.<t->name> whose primary key is
  * keys (one datum per key column, in index order) and copies the columns
  * t->cols into values/nulls, in the current memory context.  Returns false
@@ -155,11 +170,7 @@ ja_row_fetch(JaTable *t, const Datum *keys, bool lock, Datum *values, bool *null
 		ScanKeyEntryInitialize(&skey[i], 0, i + 1, BTEqualStrategyNumber, InvalidOid,
 							   t->key_collation[i], t->key_proc[i], keys[i]);
 
-	/* the snapshot handling of SPI_execute_plan for a non-read-only statement */
-	PushActiveSnapshot(GetTransactionSnapshot());
-	CommandCounterIncrement();
-	UpdateActiveSnapshotCommandId();
-	snapshot = GetActiveSnapshot();
+	snapshot = ja_push_statement_snapshot();
 
 	slot = table_slot_create(rel, NULL);
 	scan = index_beginscan(rel, index, snapshot, t->nkeys, 0);

@@ -74,6 +74,7 @@ extern bool ja_lock_row(Relation rel, TupleTableSlot *slot, Snapshot snapshot, L
 extern bool ja_update_row(JaTable *t, ItemPointer tid, int ncols, const int *cols,
 						  const Datum *values, const bool *nulls);
 extern Relation ja_table_open(JaTable *t, LOCKMODE lockmode);
+extern Snapshot ja_push_statement_snapshot(void);
 
 /* justauth.c */
 extern char *ja_text_arg(FunctionCallInfo fcinfo, int argno, const char *name,
