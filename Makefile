@@ -18,6 +18,9 @@ PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# every module includes the shared header: rebuild them all when it changes
+$(OBJS): extension/justauth.h
+
 .PHONY: gateway mock run stop test bench fuzz soak
 all: $(if $(wildcard gateway/Makefile),gateway) $(if $(wildcard test/mock/Makefile),mock)
 

@@ -29,9 +29,12 @@
 #include "catalog/index.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_trigger.h"
+#include "catalog/dependency.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_index.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
+#include "commands/sequence.h"
 #include "executor/tuptable.h"
 #include "parser/parse_relation.h"
 #include "utils/datum.h"
@@ -59,6 +62,81 @@ relcache_callback(Datum arg, Oid relid)
 	for (i = 0; i < ntables; i++)
 		if (!OidIsValid(relid) || tables[i]->relid == relid)
 			tables[i]->relid = InvalidOid;
+}
+
+/*
+ * direct_insert_possible tells whether ja_insert_row can write a row of the
+ * table without the executor: every column it does not fill is nullable
+ * without a default, or the identity column; its CHECK constraints are
+ * those the caller evaluates (t->checks); no trigger fires on INSERT but
+ * the one whose work the caller does (t->trigger); no rules, row security,
+ * partitions, deferred uniqueness or exclusion constraints.  Otherwise the
+ * caller writes through SQL.
+ */
+static bool
+direct_insert_possible(JaTable *t, Relation rel)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	List	   *indexes;
+	ListCell   *lc;
+	bool		ok = true;
+	int			a;
+	int			i;
+
+	t->identity_att = InvalidAttrNumber;
+	if (rel->rd_rel->relkind != RELKIND_RELATION || rel->rd_rules != NULL ||
+		rel->rd_rel->relrowsecurity)
+		return false;
+	for (a = 1; a <= desc->natts; a++)
+	{
+		Form_pg_attribute attr = TupleDescAttr(desc, a - 1);
+		bool		filled = false;
+
+		if (attr->attisdropped)
+			continue;
+		for (i = 0; i < t->ncols; i++)
+			filled |= (t->att[i] == a);
+		if (filled)
+			continue;
+		if (attr->attidentity && t->identity_att == InvalidAttrNumber)
+		{
+			t->identity_att = a;
+			t->identity_seq = getIdentitySequence(RelationGetRelid(rel), a, false);
+		}
+		else if (attr->atthasdef || attr->attnotnull || attr->attgenerated)
+			return false;
+	}
+	if (desc->constr != NULL)
+		for (i = 0; i < desc->constr->num_check; i++)
+		{
+			bool		known = false;
+			int			k;
+
+			for (k = 0; t->checks != NULL && t->checks[k] != NULL; k++)
+				known |= strcmp(t->checks[k], desc->constr->check[i].ccname) == 0;
+			if (!known)
+				return false;
+		}
+	if (rel->trigdesc != NULL)
+		for (i = 0; i < rel->trigdesc->numtriggers; i++)
+		{
+			Trigger    *trig = &rel->trigdesc->triggers[i];
+
+			if (TRIGGER_FOR_INSERT(trig->tgtype) &&
+				(t->trigger == NULL || strcmp(trig->tgname, t->trigger) != 0))
+				return false;
+		}
+	indexes = RelationGetIndexList(rel);
+	foreach(lc, indexes)
+	{
+		Relation	index = index_open(lfirst_oid(lc), AccessShareLock);
+
+		if (!index->rd_index->indimmediate || index->rd_index->indisexclusion)
+			ok = false;
+		index_close(index, AccessShareLock);
+	}
+	list_free(indexes);
+	return ok;
 }
 
 /*
@@ -118,6 +196,7 @@ ja_table_open(JaTable *t, LOCKMODE lockmode)
 		t->key_collation[i] = index->rd_indcollation[i];
 	}
 	index_close(index, lockmode);
+	t->insert_ok = direct_insert_possible(t, rel);
 	t->relid = relid;
 	return rel;
 }
@@ -245,13 +324,13 @@ ja_lock_row(Relation rel, TupleTableSlot *slot, Snapshot snapshot, LockWaitPolic
 }
 
 /*
- * can_update_directly: a direct update skips the executor, so it is only
+ * ja_can_update_directly: a direct update skips the executor, so it is only
  * used when the table has no triggers that an UPDATE of these columns
  * would fire.  The foreign-key checks on the referencing side only act
  * when the key columns change, which the callers never do.
  */
-static bool
-can_update_directly(Relation rel)
+bool
+ja_can_update_directly(Relation rel)
 {
 	TriggerDesc *td = rel->trigdesc;
 	int			i;
@@ -329,7 +408,7 @@ ja_update_row(JaTable *t, ItemPointer tid, int ncols, const int *cols,
 	bool	   *repl;
 	int			i;
 
-	if (!can_update_directly(rel))
+	if (!ja_can_update_directly(rel))
 	{
 		table_close(rel, NoLock);
 		return false;
@@ -346,6 +425,8 @@ ja_update_row(JaTable *t, ItemPointer tid, int ncols, const int *cols,
 		repl_nulls[a] = nulls != NULL && nulls[i];
 	}
 
+	/* as before a statement: what this transaction wrote so far is visible */
+	CommandCounterIncrement();
 	slot = table_slot_create(rel, NULL);
 	if (!table_tuple_fetch_row_version(rel, tid, SnapshotAny, slot))
 		elog(ERROR, "locked row of justauth.%s vanished", t->name);
@@ -360,6 +441,63 @@ ja_update_row(JaTable *t, ItemPointer tid, int ncols, const int *cols,
 		insert_index_entries(rel, newslot);
 		ExecDropSingleTupleTableSlot(newslot);
 	}
+	ExecDropSingleTupleTableSlot(slot);
+	table_close(rel, NoLock);
+	return true;
+}
+
+/*
+ * ja_insert_row inserts a row into justauth.<t->name> without the executor,
+ * the way COPY and logical replication do: values/nulls follow t->cols,
+ * columns not listed are NULL, the identity column takes its sequence's
+ * next value.  NOT NULL is checked here; the caller guarantees the CHECK
+ * constraints it named (t->checks) and the domains of the values it
+ * passes, and does the work of the trigger it named.  Index entries are
+ * made as an INSERT makes them, uniqueness included.  Returns false,
+ * having written nothing, when the table does not allow a direct insert
+ * (see direct_insert_possible); the caller then uses SQL.
+ */
+bool
+ja_insert_row(JaTable *t, const Datum *values, const bool *nulls)
+{
+	Relation	rel = ja_table_open(t, RowExclusiveLock);
+	TupleDesc	desc = RelationGetDescr(rel);
+	Datum	   *v;
+	bool	   *n;
+	HeapTuple	tup;
+	TupleTableSlot *slot;
+	int			i;
+
+	if (!t->insert_ok)
+	{
+		table_close(rel, NoLock);
+		return false;
+	}
+	v = palloc0(sizeof(Datum) * desc->natts);
+	n = palloc(sizeof(bool) * desc->natts);
+	memset(n, true, sizeof(bool) * desc->natts);
+	for (i = 0; i < t->ncols; i++)
+	{
+		v[t->att[i] - 1] = values[i];
+		n[t->att[i] - 1] = nulls != NULL && nulls[i];
+	}
+	if (t->identity_att != InvalidAttrNumber)
+	{
+		v[t->identity_att - 1] = Int64GetDatum(nextval_internal(t->identity_seq, true));
+		n[t->identity_att - 1] = false;
+	}
+	for (i = 0; i < desc->natts; i++)
+		if (TupleDescAttr(desc, i)->attnotnull && n[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NOT_NULL_VIOLATION),
+					 errmsg("null value in column \"%s\" of relation \"%s\" violates not-null constraint",
+							NameStr(TupleDescAttr(desc, i)->attname), RelationGetRelationName(rel))));
+
+	tup = heap_form_tuple(desc, v, n);
+	simple_heap_insert(rel, tup);
+	slot = MakeSingleTupleTableSlot(desc, &TTSOpsHeapTuple);
+	ExecStoreHeapTuple(tup, slot, false);
+	insert_index_entries(rel, slot);
 	ExecDropSingleTupleTableSlot(slot);
 	table_close(rel, NoLock);
 	return true;

@@ -58,7 +58,9 @@ typedef struct JaTable
 {
 	const char *name;			/* table in schema justauth */
 	int			ncols;
-	const char *const *cols;	/* columns read, by name */
+	const char *const *cols;	/* columns read or written, by name */
+	const char *const *checks;	/* for inserts: CHECKs the caller ensures (NULL-ended) */
+	const char *trigger;		/* for inserts: trigger whose work the caller does */
 	/* found on first use, again after an invalidation */
 	bool		registered;
 	Oid			relid;
@@ -67,6 +69,9 @@ typedef struct JaTable
 	Oid			key_proc[JA_DIRECT_MAX_KEYS];
 	Oid			key_collation[JA_DIRECT_MAX_KEYS];
 	AttrNumber	att[JA_DIRECT_MAX_COLS];
+	bool		insert_ok;		/* see direct_insert_possible() */
+	AttrNumber	identity_att;
+	Oid			identity_seq;
 } JaTable;
 extern bool ja_row_fetch(JaTable *t, const Datum *keys, bool lock, Datum *values, bool *nulls,
 						 ItemPointer tid);
@@ -75,6 +80,8 @@ extern bool ja_update_row(JaTable *t, ItemPointer tid, int ncols, const int *col
 						  const Datum *values, const bool *nulls);
 extern Relation ja_table_open(JaTable *t, LOCKMODE lockmode);
 extern Snapshot ja_push_statement_snapshot(void);
+extern bool ja_insert_row(JaTable *t, const Datum *values, const bool *nulls);
+extern bool ja_can_update_directly(Relation rel);
 
 /* justauth.c */
 extern char *ja_text_arg(FunctionCallInfo fcinfo, int argno, const char *name,
@@ -100,7 +107,7 @@ extern bool ja_authenticate(const char *client_id, const char *api_key, bool ver
 							size_t numberlen, StringInfo reply);
 
 /* wallet.c */
-extern int	ja_wallet_debit(const char *client_id);
+extern int	ja_wallet_debit(const char *client_id, int64 *balance_after);
 
 /* number.c */
 extern bool ja_normalize_number(const char *in, const char *default_cc,

@@ -58,6 +58,7 @@ typedef struct ShardSeen
 {
 	ItemPointerData tid;
 	int			order;			/* (shard + start) % JA_WALLET_SHARDS */
+	int64		balance;
 } ShardSeen;
 
 /*
@@ -85,7 +86,7 @@ shard_seen_cmp(const void *a, const void *b)
  * balance dropped to zero meanwhile, as FOR UPDATE's recheck would.
  */
 static int
-debit_nowait(const char *client_id, int start)
+debit_nowait(const char *client_id, int start, int64 *balance_after)
 {
 	Relation	rel = ja_table_open(&shards_table, RowExclusiveLock);
 	Relation	index = index_open(shards_table.pkey, RowExclusiveLock);
@@ -97,6 +98,7 @@ debit_nowait(const char *client_id, int start)
 	IndexScanDesc scan;
 	ShardSeen	seen[JA_WALLET_SHARDS];
 	int			nseen = 0;
+	int64		total = 0;
 	int			result = -1;
 	int			i;
 
@@ -109,13 +111,16 @@ debit_nowait(const char *client_id, int start)
 	{
 		bool		isnull;
 		int16		shard = DatumGetInt16(slot_getattr(slot, shard_att, &isnull));
+		int64		balance = DatumGetInt64(slot_getattr(slot, balance_att, &isnull));
 
-		if (DatumGetInt64(slot_getattr(slot, balance_att, &isnull)) <= 0)
+		if (balance <= 0)
 			continue;
+		total += balance;
 		if (nseen >= JA_WALLET_SHARDS)
 			elog(ERROR, "client \"%s\" has more than %d wallet shards", client_id, JA_WALLET_SHARDS);
 		seen[nseen].tid = slot->tts_tid;
 		seen[nseen].order = (shard + start) % JA_WALLET_SHARDS;
+		seen[nseen].balance = balance;
 		nseen++;
 	}
 	index_endscan(scan);
@@ -137,7 +142,11 @@ debit_nowait(const char *client_id, int start)
 			continue;			/* emptied while we looked */
 		newbalance = Int64GetDatum(balance - 1);
 		if (ja_update_row(&shards_table, &slot->tts_tid, 1, cols, &newbalance, NULL))
+		{
 			result = DatumGetInt16(slot_getattr(slot, shard_att, &isnull));
+			/* the others as this snapshot saw them, ours as it is now */
+			*balance_after = total - seen[i].balance + balance - 1;
+		}
 		else
 			result = -2;
 	}
@@ -152,9 +161,12 @@ debit_nowait(const char *client_id, int start)
  * ja_wallet_debit takes one credit from the client's wallet and returns the
  * sub-balance it came from, or -1 when the wallet is empty.  Sessions start
  * their search at different sub-balances (by pid) so they rarely collide.
+ * *balance_after receives the wallet balance after the debit as the
+ * debit's snapshot saw the other sub-balances, or -1 when the debit came
+ * through SQL and the caller must read it.
  */
 int
-ja_wallet_debit(const char *client_id)
+ja_wallet_debit(const char *client_id, int64 *balance_after)
 {
 	Oid			argtypes[2] = {TEXTOID, INT4OID};
 	Datum		values[2];
@@ -163,7 +175,8 @@ ja_wallet_debit(const char *client_id)
 
 	values[0] = CStringGetTextDatum(client_id);
 	values[1] = Int32GetDatum(MyProcPid % JA_WALLET_SHARDS);
-	shard = debit_nowait(client_id, MyProcPid % JA_WALLET_SHARDS);
+	*balance_after = -1;
+	shard = debit_nowait(client_id, MyProcPid % JA_WALLET_SHARDS, balance_after);
 	if (shard >= 0)
 		return shard;
 	if (shard == -2)
