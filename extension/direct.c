@@ -325,16 +325,19 @@ ja_lock_row(Relation rel, TupleTableSlot *slot, Snapshot snapshot, LockWaitPolic
 
 /*
  * ja_can_update_directly: a direct update skips the executor, so it is only
- * used when the table has no triggers that an UPDATE of these columns
- * would fire.  The foreign-key checks on the referencing side only act
+ * used when the table has no CHECK constraints (the hot tables use domains)
+ * and no triggers that an UPDATE of these columns would fire.  The foreign-key checks on the referencing side only act
  * when the key columns change, which the callers never do.
  */
 bool
 ja_can_update_directly(Relation rel)
 {
 	TriggerDesc *td = rel->trigdesc;
+	TupleConstr *constr = RelationGetDescr(rel)->constr;
 	int			i;
 
+	if (constr != NULL && constr->num_check > 0)
+		return false;			/* a CHECK a DBA added: let SQL evaluate it */
 	if (td == NULL)
 		return true;
 	for (i = 0; i < td->numtriggers; i++)
@@ -352,10 +355,11 @@ ja_can_update_directly(Relation rel)
 /*
  * insert_index_entries adds the index entries of a new row version that
  * could not be a heap-only tuple, as ExecInsertIndexTuples does for an
- * UPDATE (partial and expression indexes included).
+ * INSERT or UPDATE (partial and expression indexes included); update tells
+ * btree that the key did not change (bottom-up deletion hint).
  */
 static void
-insert_index_entries(Relation rel, TupleTableSlot *slot)
+insert_index_entries(Relation rel, TupleTableSlot *slot, bool update)
 {
 	List	   *indexes = RelationGetIndexList(rel);
 	EState	   *estate = CreateExecutorState();
@@ -377,7 +381,7 @@ insert_index_entries(Relation rel, TupleTableSlot *slot)
 			FormIndexDatum(info, slot, estate, values, isnull);
 			index_insert(index, values, isnull, &slot->tts_tid, rel,
 						 info->ii_Unique ? UNIQUE_CHECK_YES : UNIQUE_CHECK_NO,
-						 true, info);
+						 update, info);
 		}
 		index_close(index, NoLock);
 	}
@@ -438,7 +442,7 @@ ja_update_row(JaTable *t, ItemPointer tid, int ncols, const int *cols,
 		TupleTableSlot *newslot = MakeSingleTupleTableSlot(desc, &TTSOpsHeapTuple);
 
 		ExecStoreHeapTuple(newtup, newslot, false);
-		insert_index_entries(rel, newslot);
+		insert_index_entries(rel, newslot, true);
 		ExecDropSingleTupleTableSlot(newslot);
 	}
 	ExecDropSingleTupleTableSlot(slot);
@@ -497,7 +501,7 @@ ja_insert_row(JaTable *t, const Datum *values, const bool *nulls)
 	simple_heap_insert(rel, tup);
 	slot = MakeSingleTupleTableSlot(desc, &TTSOpsHeapTuple);
 	ExecStoreHeapTuple(tup, slot, false);
-	insert_index_entries(rel, slot);
+	insert_index_entries(rel, slot, false);
 	ExecDropSingleTupleTableSlot(slot);
 	table_close(rel, NoLock);
 	return true;

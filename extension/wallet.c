@@ -102,6 +102,7 @@ debit_nowait(const char *client_id, int start, int64 *balance_after)
 	int			result = -1;
 	int			i;
 
+	memset(seen, 0, sizeof(seen));
 	ScanKeyEntryInitialize(&key, 0, 1, BTEqualStrategyNumber, InvalidOid,
 						   shards_table.key_collation[0], shards_table.key_proc[0],
 						   CStringGetTextDatum(client_id));

@@ -1,0 +1,87 @@
+--
+-- 15_direct_writes: send and verify read and write their rows without SQL
+-- statements (extension/direct.c).  What they write must be what the SQL
+-- would write, in the same transaction as earlier changes, and a trigger
+-- or CHECK constraint a DBA adds must still fire (those tables go back to
+-- SQL).
+--
+\set VERBOSITY sqlstate
+
+SELECT * FROM jt.client('direct', 'sandbox', 10) \gset
+UPDATE justauth.clients SET resend_cooldown_seconds = 0 WHERE client_id = :'cid';
+
+-- Everything in one transaction: each step sees the ones before it.
+BEGIN;
+SELECT justauth_send_otp(:'cid', :'key', '919811100001') AS r1 \gset
+SELECT justauth_send_otp(:'cid', :'key', '919811100001') AS r2 \gset
+SELECT jt.show(justauth_verify_otp(:'cid', '919811100001', jt.code(:'r1'))) AS old_code;
+SELECT jt.show(justauth_verify_otp(:'cid', '919811100001', jt.wrong(jt.code(:'r2')))) AS wrong;
+SELECT jt.show(justauth_verify_otp(:'cid', '919811100001', jt.code(:'r2'))) AS right_code;
+SELECT jt.show(justauth_verify_otp(:'cid', '919811100001', jt.code(:'r2'))) AS used;
+COMMIT;
+
+-- The rows are complete: session defaults, number counters, the debit's balance_after.
+SELECT s.status, s.attempts, s.max_attempts, s.is_test, s.mode, s.verified_at IS NOT NULL AS verified,
+	   s.last_attempt_at IS NOT NULL AS attempted, s.expires_at - s.created_at AS ttl
+  FROM justauth.sessions s WHERE s.client_id = :'cid' ORDER BY s.created_at;
+SELECT n.current_session_id = ((:'r2')::jsonb->>'request_id')::uuid AS current_is_r2, n.sends,
+	   cardinality(n.recent_sends) AS recent, n.first_sent_at <= n.last_sent_at AS times
+  FROM justauth.numbers n WHERE n.client_id = :'cid';
+SELECT l.kind, l.amount, l.balance_after, l.shard IS NOT NULL AS has_shard, l.reference, l.reason
+  FROM justauth.ledger l WHERE l.client_id = :'cid' ORDER BY l.entry_id;
+SELECT jt.wallet(:'cid');
+-- Index entries were made: lookups through every index of the written tables find the rows.
+SET enable_seqscan = off;
+SET enable_bitmapscan = off;
+SELECT count(*) AS by_number FROM justauth.sessions WHERE client_id = :'cid' AND number = '919811100001';
+SELECT count(*) AS by_time FROM justauth.sessions WHERE client_id = :'cid' AND created_at > now() - interval '1 hour';
+SELECT count(*) AS by_session FROM justauth.ledger
+ WHERE session_id = ((:'r2')::jsonb->>'request_id')::uuid AND kind = 'debit';
+SELECT count(*) AS by_client FROM justauth.ledger WHERE client_id = :'cid';
+RESET enable_seqscan;
+RESET enable_bitmapscan;
+
+-- REPEATABLE READ works as well.
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT jt.show(justauth_send_otp(:'cid', :'key', '919811100002')) AS rr_send;
+COMMIT;
+
+-- A trigger added by a DBA fires for every row a send or verify writes.
+CREATE TABLE jt.audit (tab text, op text, n bigint GENERATED ALWAYS AS IDENTITY);
+CREATE FUNCTION jt.audit_row() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	INSERT INTO jt.audit (tab, op) VALUES (TG_TABLE_NAME, TG_OP);
+	RETURN NULL;
+END
+$$;
+CREATE TRIGGER audit_sessions AFTER INSERT OR UPDATE ON justauth.sessions
+	FOR EACH ROW EXECUTE FUNCTION jt.audit_row();
+CREATE TRIGGER audit_numbers AFTER INSERT OR UPDATE ON justauth.numbers
+	FOR EACH ROW EXECUTE FUNCTION jt.audit_row();
+CREATE TRIGGER audit_ledger AFTER INSERT ON justauth.ledger
+	FOR EACH ROW EXECUTE FUNCTION jt.audit_row();
+CREATE TRIGGER audit_shards AFTER UPDATE ON justauth.wallet_shards
+	FOR EACH ROW EXECUTE FUNCTION jt.audit_row();
+SELECT justauth_send_otp(:'cid', :'key', '919811100003') AS r3 \gset
+SELECT jt.show(justauth_verify_otp(:'cid', '919811100003', jt.wrong(jt.code(:'r3')))) AS audited_wrong;
+SELECT jt.show(justauth_verify_otp(:'cid', '919811100003', jt.code(:'r3'))) AS audited_right;
+SELECT tab, op, count(*) FROM jt.audit GROUP BY tab, op ORDER BY tab, op;
+DROP TRIGGER audit_sessions ON justauth.sessions;
+DROP TRIGGER audit_numbers ON justauth.numbers;
+DROP TRIGGER audit_ledger ON justauth.ledger;
+DROP TRIGGER audit_shards ON justauth.wallet_shards;
+TRUNCATE jt.audit;
+-- Without the triggers the direct path is back; the audit table stays empty.
+SELECT jt.show(justauth_send_otp(:'cid', :'key', '919811100004')) AS direct_again;
+SELECT count(*) AS audited FROM jt.audit;
+
+-- A CHECK added by a DBA is enforced, on the session insert and on the debit.
+ALTER TABLE justauth.sessions ADD CONSTRAINT dba_short_ttl CHECK (expires_at - created_at < interval '1 minute') NOT VALID;
+SELECT justauth_send_otp(:'cid', :'key', '919811100005');
+ALTER TABLE justauth.sessions DROP CONSTRAINT dba_short_ttl;
+SELECT jt.wallet(:'cid');
+ALTER TABLE justauth.wallet_shards ADD CONSTRAINT dba_keep_one CHECK (balance >= 1) NOT VALID;
+SELECT justauth_send_otp(:'cid', :'key', '919811100006');
+ALTER TABLE justauth.wallet_shards DROP CONSTRAINT dba_keep_one;
+SELECT jt.show(justauth_send_otp(:'cid', :'key', '919811100006')) AS after_drop;
+SELECT jt.wallet(:'cid');
