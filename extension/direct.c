@@ -457,12 +457,13 @@ ja_update_row(JaTable *t, ItemPointer tid, int ncols, const int *cols,
  * next value.  NOT NULL is checked here; the caller guarantees the CHECK
  * constraints it named (t->checks) and the domains of the values it
  * passes, and does the work of the trigger it named.  Index entries are
- * made as an INSERT makes them, uniqueness included.  Returns false,
+ * made as an INSERT makes them, uniqueness included; tid, if not NULL,
+ * receives the new row's location.  Returns false,
  * having written nothing, when the table does not allow a direct insert
  * (see direct_insert_possible); the caller then uses SQL.
  */
 bool
-ja_insert_row(JaTable *t, const Datum *values, const bool *nulls)
+ja_insert_row(JaTable *t, const Datum *values, const bool *nulls, ItemPointer tid)
 {
 	Relation	rel = ja_table_open(t, RowExclusiveLock);
 	TupleDesc	desc = RelationGetDescr(rel);
@@ -499,6 +500,8 @@ ja_insert_row(JaTable *t, const Datum *values, const bool *nulls)
 
 	tup = heap_form_tuple(desc, v, n);
 	simple_heap_insert(rel, tup);
+	if (tid != NULL)
+		*tid = tup->t_self;
 	slot = MakeSingleTupleTableSlot(desc, &TTSOpsHeapTuple);
 	ExecStoreHeapTuple(tup, slot, false);
 	insert_index_entries(rel, slot, false);

@@ -80,7 +80,8 @@ extern bool ja_update_row(JaTable *t, ItemPointer tid, int ncols, const int *col
 						  const Datum *values, const bool *nulls);
 extern Relation ja_table_open(JaTable *t, LOCKMODE lockmode);
 extern Snapshot ja_push_statement_snapshot(void);
-extern bool ja_insert_row(JaTable *t, const Datum *values, const bool *nulls);
+extern bool ja_insert_row(JaTable *t, const Datum *values, const bool *nulls,
+						  ItemPointer tid);
 extern bool ja_can_update_directly(Relation rel);
 
 /* justauth.c */
