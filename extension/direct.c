@@ -30,6 +30,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_trigger.h"
 #include "catalog/dependency.h"
+#include "catalog/pg_am.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_index.h"
 #include "commands/trigger.h"
@@ -40,6 +41,7 @@
 #include "utils/datum.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/relcache.h"
 #include "utils/snapmgr.h"
@@ -47,6 +49,8 @@
 #include "justauth.h"
 
 static bool callback_registered = false;
+static void cache_indexes(JaTable *t, Relation rel);
+
 static JaTable *tables[16];
 static int	ntables = 0;
 
@@ -197,6 +201,7 @@ ja_table_open(JaTable *t, LOCKMODE lockmode)
 	}
 	index_close(index, lockmode);
 	t->insert_ok = direct_insert_possible(t, rel);
+	cache_indexes(t, rel);
 	t->relid = relid;
 	return rel;
 }
@@ -353,40 +358,112 @@ ja_can_update_directly(Relation rel)
 }
 
 /*
- * insert_index_entries adds the index entries of a new row version that
- * could not be a heap-only tuple, as ExecInsertIndexTuples does for an
- * INSERT or UPDATE (partial and expression indexes included); update tells
- * btree that the key did not change (bottom-up deletion hint).
+ * cache_indexes keeps, per table, what making index entries needs: each
+ * index's IndexInfo and its predicate ready to evaluate, instead of
+ * building them for every row.  Only for plain btree indexes (the
+ * extension's); with any other index (an expression index, another access
+ * method) t->nindexes stays -1 and insert_index_entries builds them per row
+ * as the executor does.  Rebuilt after any invalidation of the table.
  */
 static void
-insert_index_entries(Relation rel, TupleTableSlot *slot, bool update)
+cache_indexes(JaTable *t, Relation rel)
 {
 	List	   *indexes = RelationGetIndexList(rel);
-	EState	   *estate = CreateExecutorState();
-	ExprContext *econtext = GetPerTupleExprContext(estate);
+	MemoryContext old;
 	ListCell   *lc;
+	int			n = 0;
 
-	econtext->ecxt_scantuple = slot;
+	if (t->index_cxt != NULL)
+		MemoryContextDelete(t->index_cxt);
+	t->index_cxt = AllocSetContextCreate(CacheMemoryContext, "justauth direct indexes",
+										 ALLOCSET_SMALL_SIZES);
+	t->nindexes = -1;
+	old = MemoryContextSwitchTo(t->index_cxt);
 	foreach(lc, indexes)
 	{
-		Relation	index = index_open(lfirst_oid(lc), RowExclusiveLock);
+		Relation	index = index_open(lfirst_oid(lc), AccessShareLock);
 		IndexInfo  *info = BuildIndexInfo(index);
-		Datum		values[INDEX_MAX_KEYS];
-		bool		isnull[INDEX_MAX_KEYS];
+		bool		plain = index->rd_rel->relam == BTREE_AM_OID && info->ii_Expressions == NIL;
 
-		if (info->ii_ReadyForInserts &&
-			(info->ii_Predicate == NIL ||
-			 ExecQual(ExecPrepareQual(info->ii_Predicate, estate), econtext)))
+		index_close(index, AccessShareLock);
+		if (!plain || n >= JA_DIRECT_MAX_INDEXES)
 		{
-			FormIndexDatum(info, slot, estate, values, isnull);
+			n = -1;
+			break;
+		}
+		t->index_oid[n] = lfirst_oid(lc);
+		t->index_info[n] = info;
+		t->index_pred[n] = info->ii_Predicate == NIL ? NULL : ExecInitQual(info->ii_Predicate, NULL);
+		n++;
+	}
+	MemoryContextSwitchTo(old);
+	list_free(indexes);
+	t->nindexes = n;
+}
+
+/*
+ * insert_index_entries adds the index entries of a new row version (in
+ * slot, with its tid), as ExecInsertIndexTuples does for an INSERT or an
+ * UPDATE that could not be heap-only: partial and expression indexes
+ * included, uniqueness checked; update tells btree that the key did not
+ * change (bottom-up deletion hint).
+ */
+static void
+insert_index_entries(JaTable *t, Relation rel, TupleTableSlot *slot, bool update)
+{
+	Datum		values[INDEX_MAX_KEYS];
+	bool		isnull[INDEX_MAX_KEYS];
+
+	if (t->nindexes >= 0)
+	{
+		ExprContext *econtext = CreateStandaloneExprContext();
+		int			i;
+
+		econtext->ecxt_scantuple = slot;
+		for (i = 0; i < t->nindexes; i++)
+		{
+			IndexInfo  *info = t->index_info[i];
+			Relation	index;
+
+			if (!info->ii_ReadyForInserts ||
+				(t->index_pred[i] != NULL && !ExecQual(t->index_pred[i], econtext)))
+				continue;
+			index = index_open(t->index_oid[i], RowExclusiveLock);
+			FormIndexDatum(info, slot, NULL, values, isnull);
 			index_insert(index, values, isnull, &slot->tts_tid, rel,
 						 info->ii_Unique ? UNIQUE_CHECK_YES : UNIQUE_CHECK_NO,
 						 update, info);
+			index_close(index, NoLock);
 		}
-		index_close(index, NoLock);
+		FreeExprContext(econtext, true);
 	}
-	FreeExecutorState(estate);
-	list_free(indexes);
+	else
+	{
+		List	   *indexes = RelationGetIndexList(rel);
+		EState	   *estate = CreateExecutorState();
+		ExprContext *econtext = GetPerTupleExprContext(estate);
+		ListCell   *lc;
+
+		econtext->ecxt_scantuple = slot;
+		foreach(lc, indexes)
+		{
+			Relation	index = index_open(lfirst_oid(lc), RowExclusiveLock);
+			IndexInfo  *info = BuildIndexInfo(index);
+
+			if (info->ii_ReadyForInserts &&
+				(info->ii_Predicate == NIL ||
+				 ExecQual(ExecPrepareQual(info->ii_Predicate, estate), econtext)))
+			{
+				FormIndexDatum(info, slot, estate, values, isnull);
+				index_insert(index, values, isnull, &slot->tts_tid, rel,
+							 info->ii_Unique ? UNIQUE_CHECK_YES : UNIQUE_CHECK_NO,
+							 update, info);
+			}
+			index_close(index, NoLock);
+		}
+		FreeExecutorState(estate);
+		list_free(indexes);
+	}
 }
 
 /*
@@ -442,7 +519,7 @@ ja_update_row(JaTable *t, ItemPointer tid, int ncols, const int *cols,
 		TupleTableSlot *newslot = MakeSingleTupleTableSlot(desc, &TTSOpsHeapTuple);
 
 		ExecStoreHeapTuple(newtup, newslot, false);
-		insert_index_entries(rel, newslot, true);
+		insert_index_entries(t, rel, newslot, true);
 		ExecDropSingleTupleTableSlot(newslot);
 	}
 	ExecDropSingleTupleTableSlot(slot);
@@ -504,7 +581,7 @@ ja_insert_row(JaTable *t, const Datum *values, const bool *nulls, ItemPointer ti
 		*tid = tup->t_self;
 	slot = MakeSingleTupleTableSlot(desc, &TTSOpsHeapTuple);
 	ExecStoreHeapTuple(tup, slot, false);
-	insert_index_entries(rel, slot, false);
+	insert_index_entries(t, rel, slot, false);
 	ExecDropSingleTupleTableSlot(slot);
 	table_close(rel, NoLock);
 	return true;

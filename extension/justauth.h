@@ -54,6 +54,7 @@ typedef struct JaClient
 /* direct.c: primary-key reads of one row without the executor */
 #define JA_DIRECT_MAX_COLS 16
 #define JA_DIRECT_MAX_KEYS 2
+#define JA_DIRECT_MAX_INDEXES 8
 typedef struct JaTable
 {
 	const char *name;			/* table in schema justauth */
@@ -72,6 +73,11 @@ typedef struct JaTable
 	bool		insert_ok;		/* see direct_insert_possible() */
 	AttrNumber	identity_att;
 	Oid			identity_seq;
+	int			nindexes;		/* -1: not cached, see cache_indexes() */
+	Oid			index_oid[JA_DIRECT_MAX_INDEXES];
+	struct IndexInfo *index_info[JA_DIRECT_MAX_INDEXES];
+	struct ExprState *index_pred[JA_DIRECT_MAX_INDEXES];
+	MemoryContext index_cxt;
 } JaTable;
 extern bool ja_row_fetch(JaTable *t, const Datum *keys, bool lock, Datum *values, bool *nulls,
 						 ItemPointer tid);
