@@ -62,15 +62,6 @@ typedef struct ShardSeen
 } ShardSeen;
 
 /*
- * shard_seen_cmp orders sub-balances by where this session starts looking.
- */
-static int
-shard_seen_cmp(const void *a, const void *b)
-{
-	return ((const ShardSeen *) a)->order - ((const ShardSeen *) b)->order;
-}
-
-/*
  * debit_nowait takes one credit from a funded sub-balance it can lock
  * without waiting and returns that sub-balance; -1 when every funded one
  * is locked by a concurrent send (or none is funded), -2 when the table
@@ -100,7 +91,9 @@ debit_nowait(const char *client_id, int start, int64 *balance_after)
 	int			nseen = 0;
 	int64		total = 0;
 	int			result = -1;
+	int			first = 0;
 	int			i;
+	int			k;
 
 	memset(seen, 0, sizeof(seen));
 	ScanKeyEntryInitialize(&key, 0, 1, BTEqualStrategyNumber, InvalidOid,
@@ -125,9 +118,14 @@ debit_nowait(const char *client_id, int start, int64 *balance_after)
 		nseen++;
 	}
 	index_endscan(scan);
-	qsort(seen, nseen, sizeof(ShardSeen), shard_seen_cmp);
-
-	for (i = 0; i < nseen && result == -1; i++)
+	/*
+	 * The index returns sub-balances by shard, so their orders rise, wrap
+	 * around once and rise again: start at the smallest and go round.
+	 */
+	for (i = 1; i < nseen; i++)
+		if (seen[i].order < seen[first].order)
+			first = i;
+	for (k = 0; k < nseen && result == -1; k++)
 	{
 		bool		isnull;
 		int64		balance;
@@ -135,6 +133,7 @@ debit_nowait(const char *client_id, int start, int64 *balance_after)
 		static const int cols[1] = {1};
 
 		ExecClearTuple(slot);
+		i = (first + k) % nseen;
 		slot->tts_tid = seen[i].tid;
 		if (!ja_lock_row(rel, slot, snapshot, LockWaitSkip))
 			continue;
