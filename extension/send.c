@@ -16,11 +16,7 @@
 #include "postgres.h"
 
 #include "access/table.h"
-#include "access/xact.h"
 #include "catalog/pg_type.h"
-#include "common/hashfn.h"
-#include "miscadmin.h"
-#include "storage/lock.h"
 #include "common/sha2.h"
 #include "executor/spi.h"
 #include "utils/array.h"
@@ -91,7 +87,7 @@ test_number_code(Datum client_id, Datum number)
 	return TextDatumGetCString(code);
 }
 
-/* Columns of justauth.numbers a send reads and sets (and writes for a new number). */
+/* Columns of justauth.numbers a send reads and sets. */
 enum
 {
 	NC_SESSION,
@@ -99,77 +95,46 @@ enum
 	NC_SENDS,
 	NC_FIRST_SENT,
 	NC_LAST_SENT,
-	NC_CLIENT_ID,
-	NC_NUMBER,
 	NC_NCOLUMNS
 };
 static const char *const number_columns[NC_NCOLUMNS] = {
-	"current_session_id", "recent_sends", "sends", "first_sent_at", "last_sent_at",
-	"client_id", "number"
+	"current_session_id", "recent_sends", "sends", "first_sent_at", "last_sent_at"
 };
 static JaTable numbers_table = {"numbers", NC_NCOLUMNS, number_columns};
 
-/* Advisory lock class of first sends to a number (the per-client cap uses 1246975316). */
-#define FIRST_SEND_LOCK_CLASS 1246975317
-
 /*
  * insert_number creates the number's row for its first send, returning
- * false when a concurrent first send created it meanwhile (the caller then
- * locks theirs).  First sends to one number serialize on a transaction
- * advisory lock, so the row is written directly (direct.c) without a
- * unique-key race; when the table does not allow a direct insert, INSERT
- * ... ON CONFLICT DO NOTHING does it.  The new row is ours until commit,
- * which is as good as locking it.
+ * false when a concurrent first send created it first (the caller then
+ * locks theirs; ON CONFLICT waited for it to commit).  The new row is ours
+ * until we commit, so its RETURNING is as good as locking it.  Through SQL
+ * on purpose: INSERT ... ON CONFLICT handles two first sends at once
+ * without a lock per number (a direct insert would need one, held to
+ * commit, and a transaction that sends to many new numbers would fill the
+ * lock table).
  */
 static bool
 insert_number(Datum client_id, Datum number, Datum *v, bool *n, ItemPointer tid)
 {
 	Oid			argtypes[2] = {TEXTOID, TEXTOID};
 	Datum		keys[2] = {client_id, number};
-	LOCKTAG		tag;
+	HeapTuple	tup;
+	TupleDesc	desc;
+	bool		isnull;
 	int			i;
-
-	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, FIRST_SEND_LOCK_CLASS,
-						 hash_bytes((const unsigned char *) VARDATA_ANY(DatumGetTextPP(number)),
-									VARSIZE_ANY_EXHDR(DatumGetTextPP(number))) ^
-						 hash_bytes((const unsigned char *) VARDATA_ANY(DatumGetTextPP(client_id)),
-									VARSIZE_ANY_EXHDR(DatumGetTextPP(client_id))),
-						 2);
-	(void) LockAcquire(&tag, ExclusiveLock, false, false);
-	if (ja_row_fetch(&numbers_table, keys, true, v, n, tid))
-		return false;			/* created while we waited for the lock */
-
-	for (i = 0; i < NC_NCOLUMNS; i++)
-		n[i] = true;
-	v[NC_CLIENT_ID] = client_id;
-	n[NC_CLIENT_ID] = false;
-	v[NC_NUMBER] = number;
-	n[NC_NUMBER] = false;
-	v[NC_RECENT] = PointerGetDatum(construct_empty_array(TIMESTAMPTZOID));
-	n[NC_RECENT] = false;
-	v[NC_SENDS] = Int64GetDatum(0);
-	n[NC_SENDS] = false;
-	/* under REPEATABLE READ a row committed meanwhile is invisible: SQL reports that */
-	if (!IsolationUsesXactSnapshot() && ja_insert_row(&numbers_table, v, n, tid))
-		return true;
 
 	ja_keep_plan(&insert_number_plan,
 				 "INSERT INTO justauth.numbers (client_id, number) VALUES ($1, $2)"
 				 " ON CONFLICT DO NOTHING"
 				 " RETURNING current_session_id, recent_sends, sends, first_sent_at, ctid",
 				 2, argtypes);
-	if (ja_exec(insert_number_plan, keys, NULL, 0) == 1)
-	{
-		HeapTuple	tup = SPI_tuptable->vals[0];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		isnull;
-
-		for (i = 0; i <= NC_FIRST_SENT; i++)
-			v[i] = SPI_getbinval(tup, desc, i + 1, &n[i]);
-		*tid = *(ItemPointer) DatumGetPointer(SPI_getbinval(tup, desc, 5, &isnull));
-		return true;
-	}
-	return false;
+	if (ja_exec(insert_number_plan, keys, NULL, 0) != 1)
+		return false;
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	for (i = 0; i <= NC_FIRST_SENT; i++)
+		v[i] = SPI_getbinval(tup, desc, i + 1, &n[i]);
+	*tid = *(ItemPointer) DatumGetPointer(SPI_getbinval(tup, desc, 5, &isnull));
+	return true;
 }
 
 /*
