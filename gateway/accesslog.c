@@ -8,17 +8,34 @@
  *
  *-------------------------------------------------------------------------
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "gateway.h"
 
-static FILE *access_out;
+/*
+ * The access log is a file descriptor written with one write(2) per line:
+ * appends of whole lines need no lock between the worker threads.  -1 when
+ * the log is off.  A reopen replaces the file behind the same descriptor
+ * (dup2), so a thread writing at that moment writes to the old or the new
+ * file, never to a closed descriptor.
+ */
+static int	access_fd = -1;
 static bool access_owned;
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Opens a log file for appending, created like fopen(path, "a") would. */
+static int
+open_append(const char *path)
+{
+	return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0666);
+}
 
 /* Opens the access log: a path (appended to), "-" for stdout, "off". */
 bool
@@ -28,11 +45,11 @@ gw_access_log_open(const char *target)
 		return true;
 	if (strcmp(target, "-") == 0)
 	{
-		access_out = stdout;
+		access_fd = STDOUT_FILENO;
 		return true;
 	}
-	access_out = fopen(target, "a");
-	if (access_out == NULL)
+	access_fd = open_append(target);
+	if (access_fd < 0)
 		return false;
 	access_owned = true;
 	return true;
@@ -45,29 +62,28 @@ gw_access_log_open(const char *target)
 void
 gw_access_log_reopen(const char *target)
 {
-	FILE	   *f;
+	int			fd;
 
 	if (!access_owned || target == NULL)
 		return;
-	f = fopen(target, "a");
-	if (f == NULL)
+	fd = open_append(target);
+	if (fd < 0 || dup2(fd, access_fd) < 0)
 	{
+		if (fd >= 0)
+			close(fd);
 		gw_log("warning", "cannot reopen the access log; still writing the old file");
 		return;
 	}
-	pthread_mutex_lock(&log_lock);
-	fclose(access_out);
-	access_out = f;
-	pthread_mutex_unlock(&log_lock);
+	close(fd);
 }
 
 /* Closes the access log at shutdown. */
 void
 gw_access_log_close(void)
 {
-	if (access_owned && access_out != NULL)
-		fclose(access_out);
-	access_out = NULL;
+	if (access_owned && access_fd >= 0)
+		close(access_fd);
+	access_fd = -1;
 	access_owned = false;
 }
 
@@ -96,8 +112,10 @@ gw_access_log(const GwRequest *req, double seconds)
 	char		error[60];
 	const char *uri = req->ri->local_uri ? req->ri->local_uri : "";
 	const char *m = req->ri->request_method ? req->ri->request_method : "";
+	char		line[1024];
+	int			n;
 
-	if (access_out == NULL)
+	if (access_fd < 0)
 		return;
 	timestamp(ts, sizeof(ts));
 	gw_json_escape(method, sizeof(method), m, strnlen(m, 16));
@@ -116,14 +134,25 @@ gw_access_log(const GwRequest *req, double seconds)
 	else
 		strcpy(error, "null");
 
-	pthread_mutex_lock(&log_lock);
-	fprintf(access_out,
-			"{\"ts\":\"%s\",\"method\":\"%s\",\"path\":\"%s\",\"status\":%d,"
-			"\"latency_ms\":%.3f,\"client_id\":%s,\"error\":%s,\"remote\":\"%s\",\"tls\":%s}\n",
-			ts, method, path, req->status, seconds * 1000.0, client, error,
-			req->ri->remote_addr, req->ri->is_ssl ? "true" : "false");
-	fflush(access_out);
-	pthread_mutex_unlock(&log_lock);
+	n = snprintf(line, sizeof(line),
+				 "{\"ts\":\"%s\",\"method\":\"%s\",\"path\":\"%s\",\"status\":%d,"
+				 "\"latency_ms\":%.3f,\"client_id\":%s,\"error\":%s,\"remote\":\"%s\",\"tls\":%s}\n",
+				 ts, method, path, req->status, seconds * 1000.0, client, error,
+				 req->ri->remote_addr, req->ri->is_ssl ? "true" : "false");
+	if (n <= 0)
+		return;
+	if ((size_t) n >= sizeof(line))
+		n = (int) sizeof(line) - 1;
+	for (size_t off = 0; off < (size_t) n;)
+	{
+		ssize_t		w = write(access_fd, line + off, (size_t) n - off);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			break;
+		off += (size_t) w;
+	}
 }
 
 /* Writes a diagnostic line to stderr as JSON. */

@@ -15,14 +15,6 @@
 
 #include "gateway.h"
 
-static const char send_sql[] =
-"SELECT t.r::text, t.r->>'error', t.r->>'retry_after' "
-"FROM justauth.justauth_send_otp($1, $2, $3, $4) AS t(r)";
-
-static const char verify_sql[] =
-"SELECT t.r::text, t.r->>'error', t.r->>'retry_after' "
-"FROM justauth.justauth_verify_otp($1, $2, $3, $4) AS t(r)";
-
 /* Answers 503 when the database cannot be reached or is overloaded. */
 static void
 reply_unavailable(GwRequest *req, const char *message)
@@ -57,7 +49,7 @@ note_client_id(GwRequest *req, const char *client_id)
  * failure is answered without retrying, since a send must not run twice.
  */
 static void
-call_api(GwRequest *req, GwDb *db, const char *sql, const char *const *values)
+call_api(GwRequest *req, GwDb *db, GwStmt stmt, const char *const *values)
 {
 	for (int attempt = 0; attempt < 2; attempt++)
 	{
@@ -70,7 +62,7 @@ call_api(GwRequest *req, GwDb *db, const char *sql, const char *const *values)
 			reply_unavailable(req, "The database is unavailable; try again shortly.");
 			return;
 		}
-		res = PQexecParams(conn, sql, 4, NULL, values, NULL, NULL, 0);
+		res = gw_db_exec(db, stmt, values);
 		if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
 			!PQgetisnull(res, 0, 0))
 		{
@@ -217,7 +209,7 @@ gw_handle_api(GwRequest *req, GwDb *db)
 		values[2] = params.value[PARAM_OTP];
 		values[3] = params.present[PARAM_API_KEY] ? params.value[PARAM_API_KEY] : NULL;
 	}
-	call_api(req, db, is_send ? send_sql : verify_sql, values);
+	call_api(req, db, is_send ? STMT_SEND_OTP : STMT_VERIFY_OTP, values);
 }
 
 /*

@@ -15,6 +15,23 @@
 
 #include "gateway.h"
 
+/*
+ * The API calls, by GwStmt.  Each reply comes back with its "error" and
+ * "retry_after" members already extracted, for the status and headers.
+ */
+static const struct
+{
+	const char *name;
+	const char *sql;
+}			statements[STMT_COUNT] = {
+	{"justauth_gw_send_otp",
+		"SELECT t.r::text, t.r->>'error', t.r->>'retry_after' "
+	"FROM justauth.justauth_send_otp($1, $2, $3, $4) AS t(r)"},
+	{"justauth_gw_verify_otp",
+		"SELECT t.r::text, t.r->>'error', t.r->>'retry_after' "
+	"FROM justauth.justauth_verify_otp($1, $2, $3, $4) AS t(r)"},
+};
+
 /* Called by CivetWeb's init_thread for each worker thread. */
 void *
 gw_db_thread_init(void)
@@ -56,6 +73,7 @@ db_drop(GwDb *db)
 		db->conn = NULL;
 		gw_metrics_db_open_delta(-1);
 	}
+	memset(db->prepared, 0, sizeof(db->prepared));
 }
 
 /*
@@ -134,6 +152,7 @@ gw_db_get(GwDb *db)
 	}
 	gw_metrics_db_connect(true);
 	gw_metrics_db_open_delta(1);
+	memset(db->prepared, 0, sizeof(db->prepared));
 	PQsetNoticeProcessor(db->conn, notice_processor, NULL);
 
 	/* Every call of this connection is bounded by the statement timeout. */
@@ -174,4 +193,39 @@ gw_db_result_transient(GwDb *db, PGresult *res)
 	return strncmp(state, "08", 2) == 0 || strncmp(state, "53", 2) == 0 ||
 		strncmp(state, "57", 2) == 0 || strncmp(state, "40", 2) == 0 ||
 		strcmp(state, "55P03") == 0;
+}
+
+/*
+ * Runs one API statement on the thread's connection (from gw_db_get).  It
+ * is prepared on its first use on a connection, so that each call is
+ * parsed and analyzed by the server once per connection rather than once
+ * per request; a database without the extension still connects (healthz
+ * reports it).  A failed preparation is returned like a failed execution:
+ * in both cases nothing ran.  A server that forgot the statement (DISCARD
+ * ALL, 26000 before anything ran) gets it prepared again once.
+ */
+PGresult *
+gw_db_exec(GwDb *db, GwStmt stmt, const char *const *values)
+{
+	for (int attempt = 0;; attempt++)
+	{
+		PGresult   *res;
+		const char *state;
+
+		if (!db->prepared[stmt])
+		{
+			res = PQprepare(db->conn, statements[stmt].name, statements[stmt].sql,
+							4, NULL);
+			if (PQresultStatus(res) != PGRES_COMMAND_OK)
+				return res;
+			PQclear(res);
+			db->prepared[stmt] = true;
+		}
+		res = PQexecPrepared(db->conn, statements[stmt].name, 4, values, NULL, NULL, 0);
+		state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+		if (attempt > 0 || state == NULL || strcmp(state, "26000") != 0)
+			return res;
+		PQclear(res);
+		db->prepared[stmt] = false;
+	}
 }

@@ -123,15 +123,26 @@ extern bool gw_json_flat_object(const char *in, size_t len, gw_json_member_cb cb
 								void *arg, const char **why);
 
 /* db.c */
+
+/* The per-request statements, prepared once per database connection. */
+typedef enum GwStmt
+{
+	STMT_SEND_OTP,
+	STMT_VERIFY_OTP,
+	STMT_COUNT
+} GwStmt;
+
 typedef struct GwDb
 {
 	PGconn	   *conn;
+	bool		prepared[STMT_COUNT];	/* statement prepared on conn */
 } GwDb;
 
 extern void *gw_db_thread_init(void);
 extern void gw_db_thread_exit(void *arg);
 extern PGconn *gw_db_get(GwDb *db);
 extern bool gw_db_result_transient(GwDb *db, PGresult *res);
+extern PGresult *gw_db_exec(GwDb *db, GwStmt stmt, const char *const *values);
 
 /* api.c */
 extern void gw_handle_api(GwRequest *req, GwDb *db);

@@ -240,6 +240,20 @@ log_message_cb(const struct mg_connection *conn, const char *message)
 	return 1;
 }
 
+/*
+ * Lets every request through CivetWeb's own authorization step: the API
+ * authenticates callers itself.  Without this hook CivetWeb looks for a
+ * ".htpasswd" file on every request (a failed stat of "/.htpasswd"), and
+ * would start demanding HTTP digest authentication if one appeared there.
+ */
+static int
+authorize_cb(struct mg_connection *conn, void *cbdata)
+{
+	(void) conn;
+	(void) cbdata;
+	return 1;
+}
+
 /* Gives every worker thread its own database slot. */
 static void *
 init_thread_cb(const struct mg_context *ctx, int thread_type)
@@ -394,6 +408,7 @@ main(int argc, char **argv)
 		gw_free_config();
 		return 1;
 	}
+	mg_set_auth_handler(ctx, "/", authorize_cb, NULL);
 	mg_set_request_handler(ctx, "/", dispatch, NULL);
 	gw_log("info", "listening on %s with %d threads%s", ports, gw_config.threads,
 		   gw_config.demo_client_id ? ", playground enabled" : "");

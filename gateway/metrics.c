@@ -9,6 +9,7 @@
  */
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,14 +25,21 @@ static const double buckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
 0.25, 0.5, 1, 2.5, 5, 10};
 #define NBUCKETS (sizeof(buckets) / sizeof(buckets[0]))
 
+/*
+ * The per-request counters are atomics updated without a lock, so that the
+ * worker threads never wait for each other to count.  hist holds one
+ * count per bucket, the last one for latencies above every bound; the
+ * exposition sums them up into Prometheus' cumulative buckets, so a scrape
+ * always sees a histogram whose +Inf bucket equals its count.
+ */
+static _Atomic uint64_t by_status[ROUTE_COUNT][600];
+static _Atomic uint64_t hist[ROUTE_COUNT][NBUCKETS + 1];
+static _Atomic uint64_t hist_sum_ns[ROUTE_COUNT];
+
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static uint64_t by_status[ROUTE_COUNT][600];
-static uint64_t hist[ROUTE_COUNT][NBUCKETS];
-static uint64_t hist_count[ROUTE_COUNT];
-static double hist_sum[ROUTE_COUNT];
 static long threads;
 static long db_open;
-static long in_flight;
+static atomic_long in_flight;	/* changed twice per request: no lock */
 static uint64_t db_connects;
 static uint64_t db_connect_failures;
 static uint64_t db_unavailable;
@@ -41,17 +49,16 @@ static uint64_t webhook_applied;
 void
 gw_metrics_observe(GwRoute route, int status, double seconds)
 {
-	pthread_mutex_lock(&lock);
+	size_t		i = 0;
+
 	if (status >= 100 && status < 600)
-		by_status[route][status]++;
-	for (size_t i = 0; i < NBUCKETS; i++)
-	{
-		if (seconds <= buckets[i])
-			hist[route][i]++;
-	}
-	hist_count[route]++;
-	hist_sum[route] += seconds;
-	pthread_mutex_unlock(&lock);
+		atomic_fetch_add_explicit(&by_status[route][status], 1, memory_order_relaxed);
+	while (i < NBUCKETS && seconds > buckets[i])
+		i++;
+	atomic_fetch_add_explicit(&hist[route][i], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&hist_sum_ns[route],
+							  seconds > 0 ? (uint64_t) (seconds * 1e9) : 0,
+							  memory_order_relaxed);
 }
 
 /* Records the configured number of worker threads (the pool size). */
@@ -87,21 +94,14 @@ gw_metrics_db_open_delta(int delta)
 void
 gw_metrics_in_flight(int delta)
 {
-	pthread_mutex_lock(&lock);
-	in_flight += delta;
-	pthread_mutex_unlock(&lock);
+	atomic_fetch_add(&in_flight, delta);
 }
 
 /* Requests being handled right now (for the shutdown drain). */
 long
 gw_metrics_in_flight_now(void)
 {
-	long		n;
-
-	pthread_mutex_lock(&lock);
-	n = in_flight;
-	pthread_mutex_unlock(&lock);
-	return n;
+	return atomic_load(&in_flight);
 }
 
 /* Counts requests answered 503 because the database was unavailable. */
@@ -179,25 +179,43 @@ gw_handle_metrics(GwRequest *req)
 			"# TYPE justauth_gateway_requests_total counter\n");
 	for (int r = 0; r < ROUTE_COUNT; r++)
 		for (int s = 100; s < 600; s++)
-			if (by_status[r][s] > 0)
+		{
+			uint64_t	n = atomic_load_explicit(&by_status[r][s], memory_order_relaxed);
+
+			if (n > 0)
 				bprintf(&b, "justauth_gateway_requests_total{route=\"%s\",status=\"%d\"} %llu\n",
-						gw_route_names[r], s, (unsigned long long) by_status[r][s]);
+						gw_route_names[r], s, (unsigned long long) n);
+		}
 
 	bprintf(&b, "# HELP justauth_gateway_request_duration_seconds Time to answer a request.\n"
 			"# TYPE justauth_gateway_request_duration_seconds histogram\n");
 	for (int r = 0; r < ROUTE_COUNT; r++)
 	{
-		if (hist_count[r] == 0)
+		uint64_t	counts[NBUCKETS + 1];
+		uint64_t	total = 0;
+
+		for (size_t i = 0; i <= NBUCKETS; i++)
+		{
+			counts[i] = atomic_load_explicit(&hist[r][i], memory_order_relaxed);
+			total += counts[i];
+		}
+		if (total == 0)
 			continue;
+		total = 0;
 		for (size_t i = 0; i < NBUCKETS; i++)
+		{
+			total += counts[i];
 			bprintf(&b, "justauth_gateway_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} %llu\n",
-					gw_route_names[r], buckets[i], (unsigned long long) hist[r][i]);
+					gw_route_names[r], buckets[i], (unsigned long long) total);
+		}
+		total += counts[NBUCKETS];
 		bprintf(&b, "justauth_gateway_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} %llu\n"
 				"justauth_gateway_request_duration_seconds_sum{route=\"%s\"} %.6f\n"
 				"justauth_gateway_request_duration_seconds_count{route=\"%s\"} %llu\n",
-				gw_route_names[r], (unsigned long long) hist_count[r],
-				gw_route_names[r], hist_sum[r],
-				gw_route_names[r], (unsigned long long) hist_count[r]);
+				gw_route_names[r], (unsigned long long) total,
+				gw_route_names[r],
+				(double) atomic_load_explicit(&hist_sum_ns[r], memory_order_relaxed) / 1e9,
+				gw_route_names[r], (unsigned long long) total);
 	}
 
 	bprintf(&b, "# HELP justauth_gateway_worker_threads Worker threads, each with at most one database connection.\n"
@@ -221,7 +239,7 @@ gw_handle_metrics(GwRequest *req)
 			"# HELP justauth_gateway_webhook_statuses_applied_total WhatsApp statuses newly applied.\n"
 			"# TYPE justauth_gateway_webhook_statuses_applied_total counter\n"
 			"justauth_gateway_webhook_statuses_applied_total %llu\n",
-			threads, in_flight, db_open,
+			threads, atomic_load(&in_flight), db_open,
 			(unsigned long long) db_connects, (unsigned long long) db_connect_failures,
 			(unsigned long long) db_unavailable, (unsigned long long) webhook_applied);
 	pthread_mutex_unlock(&lock);
