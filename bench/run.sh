@@ -341,7 +341,7 @@ gateway_cases() {
 	chmod 644 "$RES"/*.txt
 
 	"${as_pg[@]}" "$gw" --listen="127.0.0.1:$gwport" --threads=8 \
-		--db="host=127.0.0.1 port=$PORT dbname=$DB user=bench_gw" >"$WORK/gateway.log" 2>&1 &
+		--db="host=$WORK port=$PORT dbname=$DB user=bench_gw" >"$WORK/gateway.log" 2>&1 &
 	gwpid=$!
 	pids+=("$gwpid")
 	for _ in $(seq 50); do

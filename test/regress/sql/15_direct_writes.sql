@@ -85,3 +85,25 @@ SELECT justauth_send_otp(:'cid', :'key', '919811100006');
 ALTER TABLE justauth.wallet_shards DROP CONSTRAINT dba_keep_one;
 SELECT jt.show(justauth_send_otp(:'cid', :'key', '919811100006')) AS after_drop;
 SELECT jt.wallet(:'cid');
+
+-- The extension dropped and created again in this session: the cached
+-- layouts of the old tables are forgotten, the new tables are used.
+DROP EXTENSION justauth CASCADE;
+CREATE EXTENSION justauth;
+SELECT * FROM jt.client('direct-again', 'sandbox', 5) \gset
+SELECT justauth_send_otp(:'cid', :'key', '919811100007') AS r7 \gset
+SELECT jt.show(:'r7') AS send_after_recreate;
+SELECT jt.show(justauth_verify_otp(:'cid', '919811100007', jt.code(:'r7'))) AS verify_after_recreate;
+SELECT jt.wallet(:'cid');
+-- An index added by a DBA gets its entries from direct writes too.
+CREATE INDEX dba_sessions_expiry ON justauth.sessions (expires_at);
+SELECT justauth_send_otp(:'cid', :'key', '919811100008') AS r8 \gset
+SET enable_seqscan = off;
+SET enable_bitmapscan = off;
+CREATE TEMP TABLE r8 AS
+SELECT expires_at FROM justauth.sessions WHERE session_id = ((:'r8')::jsonb->>'request_id')::uuid;
+EXPLAIN (COSTS OFF) SELECT count(*) FROM justauth.sessions s WHERE s.expires_at = (SELECT expires_at FROM r8);
+SELECT count(*) AS via_dba_index FROM justauth.sessions s WHERE s.expires_at = (SELECT expires_at FROM r8);
+RESET enable_seqscan;
+RESET enable_bitmapscan;
+DROP INDEX justauth.dba_sessions_expiry;
