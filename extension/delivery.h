@@ -78,6 +78,7 @@ typedef struct JaDeliveryShared
 {
 	pg_atomic_uint32 worker_pid;
 	pg_atomic_uint32 worker_procno; /* pgprocno + 1; 0 when no worker */
+	pg_atomic_uint32 wake_pending;	/* a commit set the latch since the worker last looked */
 	pg_atomic_uint32 state;		/* JaWorkerState */
 	pg_atomic_uint64 started_at;	/* TimestampTz */
 	pg_atomic_uint64 paused_until;	/* TimestampTz, while throttled/paused */

@@ -65,6 +65,7 @@ ja_shmem_startup(void)
 
 		pg_atomic_init_u32(&ja_shared->worker_pid, 0);
 		pg_atomic_init_u32(&ja_shared->worker_procno, 0);
+		pg_atomic_init_u32(&ja_shared->wake_pending, 0);
 		pg_atomic_init_u32(&ja_shared->state, JA_WS_STOPPED);
 		pg_atomic_init_u64(&ja_shared->started_at, 0);
 		pg_atomic_init_u64(&ja_shared->paused_until, 0);
@@ -137,7 +138,10 @@ justauth_delivery_configured(void)
 /*
  * Set the worker's latch.  A stale PGPROC number (worker just exited) only
  * causes a spurious wake-up of whoever uses that slot now, which latches
- * tolerate.
+ * tolerate.  Only the first commit after the worker last looked at the
+ * queue sets it (wake_pending): at thousands of sends a second the worker,
+ * busy sending or waiting for its rate limit, is not woken for each one;
+ * its next look at the queue sees them all.
  */
 static void
 ja_wake_worker(void)
@@ -145,6 +149,9 @@ ja_wake_worker(void)
 	uint32		procno;
 
 	if (ja_shared == NULL)
+		return;
+	if (pg_atomic_read_u32(&ja_shared->wake_pending) != 0 ||
+		pg_atomic_exchange_u32(&ja_shared->wake_pending, 1) != 0)
 		return;
 	procno = pg_atomic_read_u32(&ja_shared->worker_procno);
 	if (procno != 0 && procno - 1 < ProcGlobal->allProcCount)

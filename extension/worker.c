@@ -428,6 +428,13 @@ justauth_worker_main(Datum arg)
 
 		MemoryContextReset(batch_context);
 		oldcontext = MemoryContextSwitchTo(batch_context);
+
+		/*
+		 * Commits from here on wake us again (see ja_wake_worker); the
+		 * exchange is a barrier, so this round's snapshot sees every
+		 * commit that found the flag set.
+		 */
+		(void) pg_atomic_exchange_u32(&ja_shared->wake_pending, 0);
 		PG_TRY();
 		{
 			sleep_ms = ja_round();
