@@ -50,6 +50,16 @@ static SPIPlanPtr session_status_plan = NULL;
 static SPIPlanPtr refund_shard_nowait_plan = NULL;
 static SPIPlanPtr refund_shard_wait_plan = NULL;
 
+/* The debit as one statement; LOCK is FOR UPDATE, with or without SKIP LOCKED. */
+#define DEBIT_SQL(LOCK) \
+	"UPDATE justauth.wallet_shards w SET balance = w.balance - 1" \
+	"  FROM (SELECT shard FROM justauth.wallet_shards" \
+	"         WHERE client_id = $1 AND balance > 0" \
+	"         ORDER BY (shard + $2) % " CppAsString2(JA_WALLET_SHARDS) \
+	"         LIMIT 1 " LOCK ") pick" \
+	" WHERE w.client_id = $1 AND w.shard = pick.shard" \
+	" RETURNING w.shard"
+
 static const char *const shard_columns[] = {"shard", "balance"};
 static JaTable shards_table = {"wallet_shards", lengthof(shard_columns), shard_columns};
 
@@ -181,15 +191,7 @@ ja_wallet_debit(const char *client_id, int64 *balance_after)
 		return shard;
 	if (shard == -2)
 	{
-		ja_keep_plan(&debit_nowait_plan,
-					 "UPDATE justauth.wallet_shards w SET balance = w.balance - 1"
-					 "  FROM (SELECT shard FROM justauth.wallet_shards"
-					 "         WHERE client_id = $1 AND balance > 0"
-					 "         ORDER BY (shard + $2) % " CppAsString2(JA_WALLET_SHARDS)
-					 "         LIMIT 1 FOR UPDATE SKIP LOCKED) pick"
-					 " WHERE w.client_id = $1 AND w.shard = pick.shard"
-					 " RETURNING w.shard",
-					 2, argtypes);
+		ja_keep_plan(&debit_nowait_plan, DEBIT_SQL("FOR UPDATE SKIP LOCKED"), 2, argtypes);
 		if (ja_exec(debit_nowait_plan, values, NULL, 0) == 1)
 			return DatumGetInt16(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	}
@@ -201,15 +203,7 @@ ja_wallet_debit(const char *client_id, int64 *balance_after)
 	 * own sub-balance too, so that when there are more concurrent sends than
 	 * sub-balances they queue on all of them instead of all on the first.
 	 */
-	ja_keep_plan(&debit_wait_plan,
-				 "UPDATE justauth.wallet_shards w SET balance = w.balance - 1"
-				 "  FROM (SELECT shard FROM justauth.wallet_shards"
-				 "         WHERE client_id = $1 AND balance > 0"
-				 "         ORDER BY (shard + $2) % " CppAsString2(JA_WALLET_SHARDS)
-				 "         LIMIT 1 FOR UPDATE) pick"
-				 " WHERE w.client_id = $1 AND w.shard = pick.shard"
-				 " RETURNING w.shard",
-				 2, argtypes);
+	ja_keep_plan(&debit_wait_plan, DEBIT_SQL("FOR UPDATE"), 2, argtypes);
 	if (ja_exec(debit_wait_plan, values, NULL, 0) == 1)
 		return DatumGetInt16(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	return -1;

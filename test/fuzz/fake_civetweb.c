@@ -204,7 +204,22 @@ mg_read(struct mg_connection *conn, void *buf, size_t len)
 	return (int) n;
 }
 
-/* Records a reply; a status line starts a new reply. */
+/*
+ * Records output; a write that starts with a status line starts a new
+ * reply (the gateway writes a reply's head with mg_printf, or head and body
+ * in one mg_write).
+ */
+static void
+record(struct mg_connection *conn, const char *s, size_t len)
+{
+	if (len >= 9 && strncmp(s, "HTTP/1.1 ", 9) == 0)
+	{
+		conn->replies++;
+		conn->status = atoi(s + 9);
+	}
+	out_append(conn, s, len);
+}
+
 int
 mg_printf(struct mg_connection *conn, const char *fmt,...)
 {
@@ -217,12 +232,7 @@ mg_printf(struct mg_connection *conn, const char *fmt,...)
 	va_end(ap);
 	if (n < 0)
 		abort();
-	if (strncmp(s, "HTTP/1.1 ", 9) == 0)
-	{
-		conn->replies++;
-		conn->status = atoi(s + 9);
-	}
-	out_append(conn, s, (size_t) n);
+	record(conn, s, (size_t) n);
 	free(s);
 	return n;
 }
@@ -230,7 +240,7 @@ mg_printf(struct mg_connection *conn, const char *fmt,...)
 int
 mg_write(struct mg_connection *conn, const void *buf, size_t len)
 {
-	out_append(conn, buf, len);
+	record(conn, buf, len);
 	return (int) len;
 }
 
