@@ -603,24 +603,11 @@ record_send_directly(Datum *values, const char *nulls, NumberState *st, int64 ba
 	}
 
 	{
-		static const int cols[5] = {NC_SESSION, NC_RECENT, NC_SENDS, NC_FIRST_SENT, NC_LAST_SENT};
-		Datum		nv[5];
+		/* first_sent_at last: set only on the number's first send */
+		static const int cols[5] = {NC_SESSION, NC_RECENT, NC_SENDS, NC_LAST_SENT, NC_FIRST_SENT};
+		Datum		nv[5] = {values[0], values[10], Int64GetDatum(st->sends + 1), values[7], values[7]};
 
-		nv[0] = values[0];
-		nv[1] = values[10];
-		nv[2] = Int64GetDatum(st->sends + 1);
-		nv[3] = st->has_first_sent ? (Datum) 0 : values[7];
-		nv[4] = values[7];
-		if (st->has_first_sent)
-		{
-			/* keep first_sent_at: set it to what it is */
-			static const int cols4[4] = {NC_SESSION, NC_RECENT, NC_SENDS, NC_LAST_SENT};
-			Datum		nv4[4] = {nv[0], nv[1], nv[2], nv[4]};
-
-			if (!ja_update_row(&numbers_table, &st->tid, 4, cols4, nv4, NULL))
-				elog(ERROR, "could not update the number's state");
-		}
-		else if (!ja_update_row(&numbers_table, &st->tid, 5, cols, nv, NULL))
+		if (!ja_update_row(&numbers_table, &st->tid, st->has_first_sent ? 4 : 5, cols, nv, NULL))
 			elog(ERROR, "could not update the number's state");
 	}
 
