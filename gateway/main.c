@@ -108,6 +108,17 @@ run_route(GwRequest *req, const Route *r)
 	}
 }
 
+/* Starts the bookkeeping of one request: its clock and an unrouted GwRequest. */
+static void
+request_begin(GwRequest *req, struct mg_connection *conn, struct timespec *start)
+{
+	clock_gettime(CLOCK_MONOTONIC, start);
+	memset(req, 0, sizeof(*req));
+	req->conn = conn;
+	req->ri = mg_get_request_info(conn);
+	req->route = ROUTE_OTHER;
+}
+
 /* The one CivetWeb request handler: route, run, account. */
 static int
 dispatch(struct mg_connection *conn, void *cbdata)
@@ -119,11 +130,7 @@ dispatch(struct mg_connection *conn, void *cbdata)
 	const char *path;
 
 	(void) cbdata;
-	clock_gettime(CLOCK_MONOTONIC, &start);
-	memset(&req, 0, sizeof(req));
-	req.conn = conn;
-	req.ri = mg_get_request_info(conn);
-	req.route = ROUTE_OTHER;
+	request_begin(&req, conn, &start);
 	req.status = 500;
 	method = req.ri->request_method ? req.ri->request_method : "";
 	path = req.ri->local_uri ? req.ri->local_uri : "";
@@ -192,11 +199,7 @@ http_error_cb(struct mg_connection *conn, int status, const char *errmsg)
 	const char *message;
 
 	(void) errmsg;
-	clock_gettime(CLOCK_MONOTONIC, &start);
-	memset(&req, 0, sizeof(req));
-	req.conn = conn;
-	req.ri = mg_get_request_info(conn);
-	req.route = ROUTE_OTHER;
+	request_begin(&req, conn, &start);
 	req.close = true;
 	switch (status)
 	{

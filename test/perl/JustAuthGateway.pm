@@ -52,6 +52,25 @@ sub create_client
 	return ($id, $key);
 }
 
+# psql that tolerates a server in crash recovery: while the postmaster
+# resets after a crash, psql exits before reading its query and IPC::Run
+# dies writing it (EPIPE).  Returns psql's ($ret, $stdout); $ret is 1 then.
+sub psql_maybe_down
+{
+	my ($node, $sql) = @_;
+	my ($ret, $out) = (1, '');
+	eval { ($ret, $out) = $node->psql('postgres', $sql); 1 } or return (1, '');
+	return ($ret, $out);
+}
+
+# The delivery worker's pid, or undef while there is none (or no server).
+sub worker_pid
+{
+	my ($node) = @_;
+	my ($ret, $pid) = psql_maybe_down($node, 'SELECT pid FROM justauth.worker_status');
+	return $ret == 0 && defined $pid && $pid =~ /^\d+$/ ? $pid : undef;
+}
+
 # libpq conninfo for the gateway's role.
 sub conninfo
 {

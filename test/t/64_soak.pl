@@ -176,18 +176,7 @@ sub rss_kb
 	return undef;
 }
 
-sub worker_pid
-{
-	my ($ret, $pid) = (1, '');
-
-	# While the postmaster resets after a crash, psql exits before reading
-	# its query and IPC::Run dies writing it (EPIPE): that is "no worker yet".
-	eval {
-		($ret, $pid) = $node->psql('postgres', 'SELECT pid FROM justauth.worker_status');
-		1;
-	} or return undef;
-	return $ret == 0 && defined $pid && $pid =~ /^\d+$/ ? $pid : undef;
-}
+sub worker_pid { return JustAuthGateway::worker_pid($node); }
 
 my $next_fault = time;
 while (time < $deadline)

@@ -42,15 +42,7 @@ $node->safe_psql('postgres', 'CREATE ROLE gw LOGIN IN ROLE justauth_gateway');
 
 sub sql { return $node->safe_psql('postgres', shift); }
 
-sub server_up
-{
-	my $ret = 1;
-
-	# While the postmaster resets after a crash, psql exits before reading
-	# its query and IPC::Run dies writing it (EPIPE): that is "not up yet".
-	eval { ($ret) = $node->psql('postgres', 'SELECT 1'); 1 } or return 0;
-	return $ret == 0;
-}
+sub server_up { return (JustAuthGateway::psql_maybe_down($node, 'SELECT 1'))[0] == 0; }
 
 my %clients;
 $clients{S1} = [ JustAuthGateway::create_client($node, 'Soak sandbox', 'sandbox', 1_000_000) ];
@@ -81,15 +73,7 @@ sub rss_anon
 	return undef;
 }
 
-sub worker_pid
-{
-	my ($ret, $out) = (1, '');
-
-	return undef unless server_up();
-	eval { ($ret, $out) = $node->psql('postgres', 'SELECT pid FROM justauth.worker_status'); 1 }
-	  or return undef;
-	return $ret == 0 && defined $out && $out =~ /^\d+$/ ? $out : undef;
-}
+sub worker_pid { return JustAuthGateway::worker_pid($node); }
 
 # ---- load ----
 my $dir = $PostgreSQL::Test::Utils::tmp_check;
