@@ -29,7 +29,13 @@
 #define ERRCODE_JA_REFERENCE_REUSED		MAKE_SQLSTATE('J','A','0','1','2')
 #define ERRCODE_JA_SERVER_KEY			MAKE_SQLSTATE('J','A','0','1','3')
 
-#define JA_WALLET_SHARDS	16
+/*
+ * A wallet starts with JA_WALLET_SHARDS sub-balances and grows up to
+ * JA_WALLET_MAX_SHARDS while its concurrent sends keep finding them all busy
+ * (see wallet.c).
+ */
+#define JA_WALLET_SHARDS	4
+#define JA_WALLET_MAX_SHARDS	64
 #define JA_MAX_PARAM_LEN	256
 
 /* A client row as send and verify need it (see client.c). */

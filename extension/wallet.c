@@ -3,13 +3,19 @@
  * wallet.c
  *		Prepaid wallets: deposits, the per-send debit and refunds.
  *
- * A wallet is split into JA_WALLET_SHARDS sub-balances.  A send debits one
- * sub-balance it can lock without waiting (FOR UPDATE SKIP LOCKED), so
- * concurrent sends of one busy client spread over several rows instead of
- * queueing on one; only when every funded sub-balance is busy does it wait.
- * A deposit locks the whole wallet and levels the sub-balances.  Each
- * sub-balance has CHECK (balance >= 0), and every change comes with exactly
- * one ledger row in the same transaction, so balance = sum(ledger) always.
+ * A wallet is split into sub-balances (rows of justauth.wallet_shards).  A
+ * send debits one sub-balance it can lock without waiting (FOR UPDATE SKIP
+ * LOCKED), so concurrent sends of one busy client spread over several rows
+ * instead of queueing on one; only when every funded sub-balance is busy
+ * does it wait.  A wallet starts with JA_WALLET_SHARDS sub-balances, so that
+ * the many quiet clients read few rows per send; a send that had to wait
+ * moves half of its sub-balance to an empty or new one (up to
+ * JA_WALLET_MAX_SHARDS), so a busy client's wallet grows to about as many
+ * sub-balances as it has concurrent sends.  A deposit locks the whole wallet
+ * and levels the sub-balances.  Each sub-balance has CHECK (balance >= 0),
+ * and every credit that enters or leaves the wallet comes with exactly one
+ * ledger row in the same transaction (moves between sub-balances are not
+ * entries), so balance = sum(ledger) always.
  *
  *-------------------------------------------------------------------------
  */
@@ -49,13 +55,21 @@ static SPIPlanPtr fail_session_plan = NULL;
 static SPIPlanPtr session_status_plan = NULL;
 static SPIPlanPtr refund_shard_nowait_plan = NULL;
 static SPIPlanPtr refund_shard_wait_plan = NULL;
+static SPIPlanPtr empty_shard_plan = NULL;
+static SPIPlanPtr new_shard_plan = NULL;
+static SPIPlanPtr move_half_plan = NULL;
 
-/* The debit as one statement; LOCK is FOR UPDATE, with or without SKIP LOCKED. */
+/*
+ * The debit as one statement; LOCK is FOR UPDATE, with or without SKIP
+ * LOCKED.  Sessions try the sub-balances in the order of shard XOR start
+ * (start = pid % JA_WALLET_MAX_SHARDS): a different order per session for a
+ * wallet of any size.
+ */
 #define DEBIT_SQL(LOCK) \
 	"UPDATE justauth.wallet_shards w SET balance = w.balance - 1" \
 	"  FROM (SELECT shard FROM justauth.wallet_shards" \
 	"         WHERE client_id = $1 AND balance > 0" \
-	"         ORDER BY (shard + $2) % " CppAsString2(JA_WALLET_SHARDS) \
+	"         ORDER BY shard # $2" \
 	"         LIMIT 1 " LOCK ") pick" \
 	" WHERE w.client_id = $1 AND w.shard = pick.shard" \
 	" RETURNING w.shard"
@@ -67,27 +81,31 @@ static JaTable shards_table = {"wallet_shards", lengthof(shard_columns), shard_c
 typedef struct ShardSeen
 {
 	ItemPointerData tid;
-	int			order;			/* (shard + start) % JA_WALLET_SHARDS */
+	int			order;			/* shard ^ start: this session's order */
 	int64		balance;
 } ShardSeen;
+
+/* qsort comparator: sub-balances in this session's order */
+static int
+shard_seen_cmp(const void *a, const void *b)
+{
+	return ((const ShardSeen *) a)->order - ((const ShardSeen *) b)->order;
+}
 
 /*
  * debit_nowait takes one credit from a funded sub-balance it can lock
  * without waiting and returns that sub-balance; -1 when every funded one
  * is locked by a concurrent send (or none is funded), -2 when the table
- * cannot be updated directly (see ja_update_row).  It does directly (see
- * direct.c) what this statement does, at a fraction of its start-up cost:
- *
- *   UPDATE wallet_shards w SET balance = w.balance - 1
- *     FROM (SELECT shard FROM wallet_shards WHERE client_id = $1 AND balance > 0
- *            ORDER BY (shard + start) % 16 LIMIT 1 FOR UPDATE SKIP LOCKED) pick
- *    WHERE w.client_id = $1 AND w.shard = pick.shard RETURNING w.shard
+ * cannot be updated directly (see ja_update_row); *nfunded receives how
+ * many funded sub-balances it saw.  It does directly (see direct.c) what
+ * DEBIT_SQL("FOR UPDATE SKIP LOCKED") does, at a fraction of its start-up
+ * cost.
  *
  * A locked row is read again in its newest version, and skipped if its
  * balance dropped to zero meanwhile, as FOR UPDATE's recheck would.
  */
 static int
-debit_nowait(const char *client_id, int start, int64 *balance_after)
+debit_nowait(const char *client_id, int start, int64 *balance_after, int *nfunded)
 {
 	Relation	rel = ja_table_open(&shards_table, RowExclusiveLock);
 	Relation	index = index_open(shards_table.pkey, RowExclusiveLock);
@@ -97,12 +115,10 @@ debit_nowait(const char *client_id, int start, int64 *balance_after)
 	TupleTableSlot *slot = table_slot_create(rel, NULL);
 	ScanKeyData key;
 	IndexScanDesc scan;
-	ShardSeen	seen[JA_WALLET_SHARDS];
+	ShardSeen	seen[JA_WALLET_MAX_SHARDS];
 	int			nseen = 0;
 	int64		total = 0;
 	int			result = -1;
-	int			first = 0;
-	int			i;
 	int			k;
 
 	memset(seen, 0, sizeof(seen));
@@ -120,21 +136,17 @@ debit_nowait(const char *client_id, int start, int64 *balance_after)
 		if (balance <= 0)
 			continue;
 		total += balance;
-		if (nseen >= JA_WALLET_SHARDS)
-			elog(ERROR, "client \"%s\" has more than %d wallet shards", client_id, JA_WALLET_SHARDS);
+		if (nseen >= JA_WALLET_MAX_SHARDS)
+			elog(ERROR, "client \"%s\" has more than %d wallet shards", client_id, JA_WALLET_MAX_SHARDS);
 		seen[nseen].tid = slot->tts_tid;
-		seen[nseen].order = (shard + start) % JA_WALLET_SHARDS;
+		seen[nseen].order = shard ^ start;
 		seen[nseen].balance = balance;
 		nseen++;
 	}
 	index_endscan(scan);
-	/*
-	 * The index returns sub-balances by shard, so their orders rise, wrap
-	 * around once and rise again: start at the smallest and go round.
-	 */
-	for (i = 1; i < nseen; i++)
-		if (seen[i].order < seen[first].order)
-			first = i;
+	*nfunded = nseen;
+	if (nseen > 1)
+		qsort(seen, nseen, sizeof(ShardSeen), shard_seen_cmp);
 	for (k = 0; k < nseen && result == -1; k++)
 	{
 		bool		isnull;
@@ -143,8 +155,7 @@ debit_nowait(const char *client_id, int start, int64 *balance_after)
 		static const int cols[1] = {1};
 
 		ExecClearTuple(slot);
-		i = (first + k) % nseen;
-		slot->tts_tid = seen[i].tid;
+		slot->tts_tid = seen[k].tid;
 		if (!ja_lock_row(rel, slot, snapshot, LockWaitSkip))
 			continue;
 		balance = DatumGetInt64(slot_getattr(slot, balance_att, &isnull));
@@ -155,7 +166,7 @@ debit_nowait(const char *client_id, int start, int64 *balance_after)
 		{
 			result = DatumGetInt16(slot_getattr(slot, shard_att, &isnull));
 			/* the others as this snapshot saw them, ours as it is now */
-			*balance_after = total - seen[i].balance + balance - 1;
+			*balance_after = total - seen[k].balance + balance - 1;
 		}
 		else
 			result = -2;
@@ -168,9 +179,56 @@ debit_nowait(const char *client_id, int start, int64 *balance_after)
 }
 
 /*
+ * grow_wallet runs after a send had to wait for a sub-balance: it moves half
+ * of the credits left on the one it holds (shard) to an empty sub-balance
+ * nobody holds, or to a new one while the wallet has fewer than
+ * JA_WALLET_MAX_SHARDS.  The next concurrent send then finds one more it can
+ * take without waiting.  Balances only move between sub-balances, so the
+ * wallet total and the ledger are unchanged.  It never waits for a row a
+ * concurrent send holds, except behind another send creating the same new
+ * sub-balance (ON CONFLICT), which commits without waiting for us.
+ */
+static void
+grow_wallet(Datum client_id, int shard)
+{
+	Oid			argtypes[3] = {TEXTOID, INT2OID, INT2OID};
+	Datum		values[3] = {client_id, Int16GetDatum(shard), 0};
+	bool		isnull;
+
+	ja_keep_plan(&empty_shard_plan,
+				 "SELECT shard FROM justauth.wallet_shards"
+				 " WHERE client_id = $1 AND balance = 0 AND shard <> $2"
+				 " ORDER BY shard LIMIT 1 FOR UPDATE SKIP LOCKED",
+				 2, argtypes);
+	if (ja_exec(empty_shard_plan, values, NULL, 1) == 0)
+	{
+		/* a random free number, so that concurrent growers rarely collide */
+		ja_keep_plan(&new_shard_plan,
+					 "INSERT INTO justauth.wallet_shards (client_id, shard)"
+					 "     SELECT $1, s FROM generate_series(0, " CppAsString2(JA_WALLET_MAX_SHARDS) " - 1) s"
+					 "      WHERE NOT EXISTS (SELECT FROM justauth.wallet_shards w"
+					 "                         WHERE w.client_id = $1 AND w.shard = s)"
+					 "      ORDER BY random() LIMIT 1"
+					 " ON CONFLICT DO NOTHING RETURNING shard",
+					 1, argtypes);
+		if (ja_exec(new_shard_plan, values, NULL, 0) == 0)
+			return;				/* at the maximum, or lost a race: fine */
+	}
+	values[2] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	ja_keep_plan(&move_half_plan,
+				 "UPDATE justauth.wallet_shards w"
+				 "   SET balance = w.balance + CASE WHEN w.shard = $2 THEN -m.half ELSE m.half END"
+				 "  FROM (SELECT balance / 2 AS half FROM justauth.wallet_shards"
+				 "         WHERE client_id = $1 AND shard = $2) m"
+				 " WHERE w.client_id = $1 AND w.shard IN ($2, $3) AND m.half > 0",
+				 3, argtypes);
+	ja_exec(move_half_plan, values, NULL, 0);
+}
+
+/*
  * ja_wallet_debit takes one credit from the client's wallet and returns the
- * sub-balance it came from, or -1 when the wallet is empty.  Sessions start
- * their search at different sub-balances (by pid) so they rarely collide.
+ * sub-balance it came from, or -1 when the wallet is empty.  Sessions try
+ * the sub-balances in different orders (by pid) so they rarely collide.
  * *balance_after receives the wallet balance after the debit as the
  * debit's snapshot saw the other sub-balances, or -1 when the debit came
  * through SQL and the caller must read it.
@@ -181,12 +239,14 @@ ja_wallet_debit(const char *client_id, int64 *balance_after)
 	Oid			argtypes[2] = {TEXTOID, INT4OID};
 	Datum		values[2];
 	bool		isnull;
+	int			start = MyProcPid % JA_WALLET_MAX_SHARDS;
+	int			nfunded = 0;
 	int			shard;
 
 	values[0] = CStringGetTextDatum(client_id);
-	values[1] = Int32GetDatum(MyProcPid % JA_WALLET_SHARDS);
+	values[1] = Int32GetDatum(start);
 	*balance_after = -1;
-	shard = debit_nowait(client_id, MyProcPid % JA_WALLET_SHARDS, balance_after);
+	shard = debit_nowait(client_id, start, balance_after, &nfunded);
 	if (shard >= 0)
 		return shard;
 	if (shard == -2)
@@ -202,11 +262,15 @@ ja_wallet_debit(const char *client_id, int64 *balance_after)
 	 * to zero meanwhile is rechecked and skipped.  Waiters start at their
 	 * own sub-balance too, so that when there are more concurrent sends than
 	 * sub-balances they queue on all of them instead of all on the first.
+	 * Having waited, make room for the next one.
 	 */
 	ja_keep_plan(&debit_wait_plan, DEBIT_SQL("FOR UPDATE"), 2, argtypes);
-	if (ja_exec(debit_wait_plan, values, NULL, 0) == 1)
-		return DatumGetInt16(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	return -1;
+	if (ja_exec(debit_wait_plan, values, NULL, 0) != 1)
+		return -1;
+	shard = DatumGetInt16(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	if (nfunded > 0)
+		grow_wallet(values[0], shard);
+	return shard;
 }
 
 /*
@@ -216,7 +280,7 @@ ja_wallet_debit(const char *client_id, int64 *balance_after)
 static void
 level_shards(const int64 *old, int n, int64 credits, int64 *new)
 {
-	int			order[JA_WALLET_SHARDS];
+	int			order[JA_WALLET_MAX_SHARDS];
 	int			i,
 				j,
 				k;
@@ -267,9 +331,9 @@ justauth_deposit(PG_FUNCTION_ARGS)
 	char	   *reference;
 	Oid			argtypes[4] = {TEXTOID, TEXTOID, INT8OID, INT8OID};
 	Datum		values[4];
-	int64		old[JA_WALLET_SHARDS] = {0};
-	int64		new[JA_WALLET_SHARDS] = {0};
-	int16		shard[JA_WALLET_SHARDS];
+	int64		old[JA_WALLET_MAX_SHARDS] = {0};
+	int64		new[JA_WALLET_MAX_SHARDS] = {0};
+	int16		shard[JA_WALLET_MAX_SHARDS];
 	int64		balance = 0;
 	int			nshards;
 	int			i;
@@ -298,18 +362,31 @@ justauth_deposit(PG_FUNCTION_ARGS)
 	values[0] = CStringGetTextDatum(client_id);
 	values[1] = CStringGetTextDatum(reference);
 
-	/* Lock the whole wallet: deposits serialize with each other and sends. */
+	/*
+	 * Lock the whole wallet: deposits serialize with each other and sends.
+	 * A send we waited for may have added a sub-balance our snapshot does
+	 * not see (grow_wallet); lock again until no new one shows up, so that
+	 * the balance we report counts every credit.
+	 */
 	ja_keep_plan(&lock_wallet_plan,
 				 "SELECT shard, balance FROM justauth.wallet_shards"
 				 " WHERE client_id = $1 ORDER BY shard FOR UPDATE",
 				 1, argtypes);
-	nshards = (int) ja_exec(lock_wallet_plan, values, NULL, 0);
+	nshards = -1;
+	for (;;)
+	{
+		int			n = (int) ja_exec(lock_wallet_plan, values, NULL, 0);
+
+		if (n == nshards)
+			break;
+		nshards = n;
+	}
 	if (nshards == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_JA_UNKNOWN_CLIENT),
 				 errmsg("client \"%s\" does not exist", client_id),
 				 errhint("Create it with justauth_create_client().")));
-	if (nshards > JA_WALLET_SHARDS)
+	if (nshards > JA_WALLET_MAX_SHARDS)
 		elog(ERROR, "client \"%s\" has %d wallet shards", client_id, nshards);
 	for (i = 0; i < nshards; i++)
 	{

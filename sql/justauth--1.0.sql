@@ -115,7 +115,7 @@ CREATE TABLE justauth.wallet_shards (
 	PRIMARY KEY (client_id, shard)
 ) WITH (fillfactor = 50);
 COMMENT ON TABLE justauth.wallet_shards IS
-'Sub-balances of each client''s wallet. A send debits one sub-balance it can lock without waiting (SKIP LOCKED); a deposit spreads over all of them. The wallet balance is their sum and always equals the sum of the client''s ledger.';
+'Sub-balances of each client''s wallet: 4 at first, up to 64 for a busy client (a send that had to wait for one moves half of it to an empty or new one). A send debits one sub-balance it can lock without waiting (SKIP LOCKED); a deposit spreads over all of them. The wallet balance is their sum and always equals the sum of the client''s ledger.';
 
 /*
  * The shape of a ledger entry, as one C function rather than three CHECKs:
