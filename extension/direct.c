@@ -467,17 +467,27 @@ insert_index_entries(JaTable *t, Relation rel, TupleTableSlot *slot, bool update
 }
 
 /*
- * ja_update_row sets columns of a row this transaction has locked (tid is
- * the locked, newest version) without the executor: a new row version,
- * heap-only when no indexed column changes and the page has room, else
- * with its index entries.  Returns false, having changed nothing, when the
- * table has triggers an UPDATE would fire; the caller then runs its SQL.
+ * ja_update_row_version sets columns of the row version at tid without the
+ * executor: a new row version, heap-only when no indexed column changes
+ * and the page has room, else with its index entries.  The version may be
+ * one this transaction locked, or one it only read under its snapshot: the
+ * update then stands in for the lock, as an UPDATE's does, and succeeds
+ * only if the version is still the newest.  Returns
+ *   JA_UPDATED		done;
+ *   JA_CHANGED		another transaction changed or deleted the row since
+ *					(under READ COMMITTED; under REPEATABLE READ or
+ *					SERIALIZABLE that is a serialization failure): read it
+ *					again, locking it, and decide again;
+ *   JA_BUSY		only with !wait: another transaction holds the row;
+ *   JA_NOT_DIRECT	the table has triggers or CHECKs an UPDATE would
+ *					fire (see ja_can_update_directly): nothing was done, the
+ *					caller uses SQL on a row it has locked.
  * The callers check what the table's constraints would (the values set
  * are constants or counters they have checked).
  */
-bool
-ja_update_row(JaTable *t, ItemPointer tid, int ncols, const int *cols,
-			  const Datum *values, const bool *nulls)
+JaUpdate
+ja_update_row_version(JaTable *t, ItemPointer tid, int ncols, const int *cols,
+					  const Datum *values, const bool *nulls, bool wait)
 {
 	Relation	rel = ja_table_open(t, RowExclusiveLock);
 	TupleDesc	desc = RelationGetDescr(rel);
@@ -487,12 +497,16 @@ ja_update_row(JaTable *t, ItemPointer tid, int ncols, const int *cols,
 	Datum	   *repl_values;
 	bool	   *repl_nulls;
 	bool	   *repl;
+	TM_FailureData tmfd;
+	LockTupleMode lockmode;
+	TM_Result	result;
+	JaUpdate	done = JA_UPDATED;
 	int			i;
 
 	if (!ja_can_update_directly(rel))
 	{
 		table_close(rel, NoLock);
-		return false;
+		return JA_NOT_DIRECT;
 	}
 	repl_values = palloc0(sizeof(Datum) * desc->natts);
 	repl_nulls = palloc0(sizeof(bool) * desc->natts);
@@ -510,20 +524,61 @@ ja_update_row(JaTable *t, ItemPointer tid, int ncols, const int *cols,
 	CommandCounterIncrement();
 	slot = table_slot_create(rel, NULL);
 	if (!table_tuple_fetch_row_version(rel, tid, SnapshotAny, slot))
-		elog(ERROR, "locked row of justauth.%s vanished", t->name);
+		elog(ERROR, "row of justauth.%s vanished", t->name);
 	oldtup = ExecFetchSlotHeapTuple(slot, false, NULL);
 	newtup = heap_modify_tuple(oldtup, desc, repl_values, repl_nulls, repl);
-	simple_heap_update(rel, tid, newtup);
-	if (!HeapTupleIsHeapOnly(newtup))
+	result = heap_update(rel, tid, newtup, GetCurrentCommandId(true), InvalidSnapshot,
+						 wait, &tmfd, &lockmode);
+	switch (result)
 	{
-		TupleTableSlot *newslot = MakeSingleTupleTableSlot(desc, &TTSOpsHeapTuple);
+		case TM_Ok:
+			if (!HeapTupleIsHeapOnly(newtup))
+			{
+				TupleTableSlot *newslot = MakeSingleTupleTableSlot(desc, &TTSOpsHeapTuple);
 
-		ExecStoreHeapTuple(newtup, newslot, false);
-		insert_index_entries(t, rel, newslot, true);
-		ExecDropSingleTupleTableSlot(newslot);
+				ExecStoreHeapTuple(newtup, newslot, false);
+				insert_index_entries(t, rel, newslot, true);
+				ExecDropSingleTupleTableSlot(newslot);
+			}
+			break;
+		case TM_BeingModified:
+		case TM_WouldBlock:
+			Assert(!wait);
+			done = JA_BUSY;
+			break;
+		case TM_Updated:
+		case TM_Deleted:
+			if (IsolationUsesXactSnapshot())
+				ereport(ERROR,
+						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+						 errmsg("could not serialize access due to concurrent update")));
+			done = JA_CHANGED;
+			break;
+		default:
+			/* TM_SelfModified cannot happen: we read after our own changes */
+			elog(ERROR, "unexpected heap_update status %u on justauth.%s", result, t->name);
 	}
 	ExecDropSingleTupleTableSlot(slot);
 	table_close(rel, NoLock);
+	return done;
+}
+
+/*
+ * ja_update_row sets columns of a row this transaction has locked (tid is
+ * the locked, newest version); see ja_update_row_version.  Returns false,
+ * having changed nothing, when the table has triggers or CHECKs an UPDATE
+ * would fire; the caller then runs its SQL.
+ */
+bool
+ja_update_row(JaTable *t, ItemPointer tid, int ncols, const int *cols,
+			  const Datum *values, const bool *nulls)
+{
+	JaUpdate	done = ja_update_row_version(t, tid, ncols, cols, values, nulls, true);
+
+	if (done == JA_NOT_DIRECT)
+		return false;
+	if (done != JA_UPDATED)
+		elog(ERROR, "locked row of justauth.%s changed", t->name);
 	return true;
 }
 

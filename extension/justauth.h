@@ -90,6 +90,17 @@ extern bool ja_row_fetch(JaTable *t, const Datum *keys, bool lock, Datum *values
 extern bool ja_lock_row(Relation rel, TupleTableSlot *slot, Snapshot snapshot, LockWaitPolicy wait);
 extern bool ja_update_row(JaTable *t, ItemPointer tid, int ncols, const int *cols,
 						  const Datum *values, const bool *nulls);
+
+/* What ja_update_row_version did. */
+typedef enum JaUpdate
+{
+	JA_UPDATED,
+	JA_CHANGED,
+	JA_BUSY,
+	JA_NOT_DIRECT
+} JaUpdate;
+extern JaUpdate ja_update_row_version(JaTable *t, ItemPointer tid, int ncols, const int *cols,
+									  const Datum *values, const bool *nulls, bool wait);
 extern Relation ja_table_open(JaTable *t, LOCKMODE lockmode);
 extern Snapshot ja_push_statement_snapshot(void);
 extern bool ja_insert_row(JaTable *t, const Datum *values, const bool *nulls,

@@ -4,9 +4,13 @@
  *		justauth_verify_otp: check a code against the number's current
  *		session, count wrong guesses, approve at most once.
  *
- * The session row is locked (FOR UPDATE) before it is judged, so of many
- * concurrent verifies of the right code exactly one is approved, and every
- * wrong guess is counted even when guesses race.
+ * The session row is judged as the statement's snapshot sees it, and the
+ * verdict is written only if that version is still the newest, as an
+ * UPDATE ... WHERE would; otherwise the row is read again, locked (FOR
+ * UPDATE), and judged again.  So of many concurrent verifies of the right
+ * code exactly one is approved, every wrong guess is counted even when
+ * guesses race, and a verify that only reads (a used, expired or exhausted
+ * code) neither locks nor writes.
  *
  *-------------------------------------------------------------------------
  */
@@ -51,14 +55,14 @@ static SPIPlanPtr wrong_plan = NULL;
 static SPIPlanPtr superseded_plan = NULL;
 
 /*
- * lock_current_session finds the number's current session and locks it
- * (FOR UPDATE), reading the columns a verify judges into v/n and its
- * location into tid.  Returns false when no code was sent to the number.
+ * read_current_session finds the number's current session and reads the
+ * columns a verify judges into v/n and its location into tid, locking it
+ * (FOR UPDATE) if lock.  Returns false when no code was sent to the number.
  * Direct reads (direct.c): this is most of what every verify does.
  */
 static bool
-lock_current_session(Datum client_id, Datum number, pg_uuid_t *session, Datum *v, bool *n,
-					 ItemPointer tid)
+read_current_session(Datum client_id, Datum number, bool lock, pg_uuid_t *session,
+					 Datum *v, bool *n, ItemPointer tid)
 {
 	Datum		keys[2] = {client_id, number};
 	Datum		current;
@@ -67,27 +71,50 @@ lock_current_session(Datum client_id, Datum number, pg_uuid_t *session, Datum *v
 	if (!ja_row_fetch(&numbers_table, keys, false, &current, &none, NULL) || none)
 		return false;
 	memcpy(session, DatumGetUUIDP(current), sizeof(pg_uuid_t));
-	return ja_row_fetch(&sessions_table, &current, true, v, n, tid);
+	return ja_row_fetch(&sessions_table, &current, lock, v, n, tid);
 }
 
 /*
- * update_session writes the verdict on the locked session: approved, or
- * one more wrong guess.  Directly when the table allows (direct.c), else
- * through SQL.
+ * update_session writes the verdict on the judged session version at tid:
+ * approved, or one more wrong guess.  Returns false, having written
+ * nothing, when the version was read without a lock and is no longer the
+ * newest, or when the table needs SQL (a DBA's trigger or CHECK): the
+ * caller then reads it again with the lock and judges again.  On a locked
+ * row it writes directly when the table allows (direct.c), else through
+ * SQL.
  */
-static void
-update_session(ItemPointer tid, pg_uuid_t *session, bool approve, int attempts, TimestampTz now)
+static bool
+update_session(ItemPointer tid, pg_uuid_t *session, bool approve, int attempts, TimestampTz now,
+			   bool locked)
 {
 	Oid			argtypes[2] = {UUIDOID, TIMESTAMPTZOID};
 	Datum		args[2] = {UUIDPGetDatum(session), TimestampTzGetDatum(now)};
+	static const int approve_cols[3] = {SC_STATUS, SC_VERIFIED_AT, SC_LAST_ATTEMPT_AT};
+	static const int wrong_cols[2] = {SC_ATTEMPTS, SC_LAST_ATTEMPT_AT};
+	Datum		vals[3];
+	JaUpdate	done;
 
 	if (approve)
 	{
-		static const int cols[3] = {SC_STATUS, SC_VERIFIED_AT, SC_LAST_ATTEMPT_AT};
-		Datum		vals[3] = {CStringGetTextDatum("approved"), args[1], args[1]};
+		vals[0] = CStringGetTextDatum("approved");
+		vals[1] = vals[2] = args[1];
+		done = ja_update_row_version(&sessions_table, tid, 3, approve_cols, vals, NULL, true);
+	}
+	else
+	{
+		vals[0] = Int32GetDatum(attempts + 1);
+		vals[1] = args[1];
+		done = ja_update_row_version(&sessions_table, tid, 2, wrong_cols, vals, NULL, true);
+	}
+	if (done == JA_UPDATED)
+		return true;
+	if (!locked)
+		return false;
+	if (done != JA_NOT_DIRECT)
+		elog(ERROR, "locked session row changed");
 
-		if (ja_update_row(&sessions_table, tid, 3, cols, vals, NULL))
-			return;
+	if (approve)
+	{
 		ja_keep_plan(&approve_plan,
 					 "UPDATE justauth.sessions"
 					 "   SET status = 'approved', verified_at = $2, last_attempt_at = $2"
@@ -97,17 +124,13 @@ update_session(ItemPointer tid, pg_uuid_t *session, bool approve, int attempts, 
 	}
 	else
 	{
-		static const int cols[2] = {SC_ATTEMPTS, SC_LAST_ATTEMPT_AT};
-		Datum		vals[2] = {Int32GetDatum(attempts + 1), args[1]};
-
-		if (ja_update_row(&sessions_table, tid, 2, cols, vals, NULL))
-			return;
 		ja_keep_plan(&wrong_plan,
 					 "UPDATE justauth.sessions SET attempts = attempts + 1, last_attempt_at = $2"
 					 " WHERE session_id = $1",
 					 2, argtypes);
 		ja_exec(wrong_plan, args, NULL, 0);
 	}
+	return true;
 }
 
 /*
@@ -126,8 +149,9 @@ otp_well_formed(const char *otp)
  * matches_superseded tells whether otp is the code of one of the number's
  * superseded sessions of the last day (expired or not: the user typed an
  * old code either way), to explain a wrong guess precisely.  No session of
- * the number can become superseded meanwhile: the current session is
- * locked, and superseding it is what a resend does.
+ * the number can become superseded meanwhile: we hold the current session
+ * (having just counted the guess on it), and superseding it is what a
+ * resend does.
  */
 static bool
 matches_superseded(TimestampTz now, Datum client_id, Datum number, const char *otp)
@@ -188,6 +212,7 @@ justauth_verify_otp(PG_FUNCTION_ARGS)
 	TimestampTz now = GetCurrentTimestamp();
 	uint8		hash[PG_SHA256_DIGEST_LENGTH];
 	int			retries;
+	bool		locked = false;
 
 	initStringInfo(&reply);
 	if ((client_id = ja_text_arg(fcinfo, 0, "client-id", true, &reply)) == NULL ||
@@ -212,69 +237,78 @@ justauth_verify_otp(PG_FUNCTION_ARGS)
 	values[1] = CStringGetTextDatum(number);
 
 	/*
-	 * A resend that commits while we wait for the session lock supersedes the
-	 * session we locked; read the number's pointer again (a new snapshot sees
-	 * the resend) and judge the newer session instead.
+	 * Judge the session as our snapshot sees it.  A verdict that cannot be
+	 * written because a concurrent verify or resend changed the row sends us
+	 * round again, reading it locked.  A resend that commits meanwhile
+	 * supersedes the session we read; read the number's pointer again (a new
+	 * snapshot sees the resend) and judge the newer session instead.
 	 */
 	for (retries = 0;; retries++)
 	{
-		if (!lock_current_session(values[0], values[1], &session, sv, sn, &tid))
+		bool		right;
+
+		if (!read_current_session(values[0], values[1], locked, &session, sv, sn, &tid))
 		{
 			ja_reply_error(&reply, "otp_not_found", "No code was sent to this number");
 			goto done;
 		}
 		status = TextDatumGetCString(sv[SC_STATUS]);
-		if (strcmp(status, "superseded") != 0 || retries >= 3)
-			break;
-	}
-	stored = DatumGetByteaPP(sv[SC_CODE_HASH]);
-	attempts = DatumGetInt32(sv[SC_ATTEMPTS]);
-	max_attempts = DatumGetInt32(sv[SC_MAX_ATTEMPTS]);
-	expires_at = DatumGetTimestampTz(sv[SC_EXPIRES_AT]);
+		if (strcmp(status, "superseded") == 0 && retries < 3)
+			continue;
+		stored = DatumGetByteaPP(sv[SC_CODE_HASH]);
+		attempts = DatumGetInt32(sv[SC_ATTEMPTS]);
+		max_attempts = DatumGetInt32(sv[SC_MAX_ATTEMPTS]);
+		expires_at = DatumGetTimestampTz(sv[SC_EXPIRES_AT]);
 
-	if (strcmp(status, "approved") == 0)
-	{
-		ja_reply_error(&reply, "otp_not_found", "This code was already used; request a new one");
-		goto done;
-	}
-	if (strcmp(status, "superseded") == 0)
-	{
-		ja_reply_error(&reply, "otp_superseded",
-					   "A newer code was sent to this number; use the latest code");
-		goto done;
-	}
-	if (strcmp(status, "pending") != 0)
-	{
-		ja_reply_error(&reply, "otp_not_found", "The code could not be delivered; request a new one");
-		goto done;
-	}
-	if (expires_at <= now)
-	{
-		ja_reply_error(&reply, "otp_expired", "OTP expired; request a new code");
-		goto done;
-	}
-	if (attempts >= max_attempts)
-	{
-		ja_reply_error(&reply, "max_attempts", "Too many wrong attempts; request a new code");
-		goto done;
+		if (strcmp(status, "approved") == 0)
+		{
+			ja_reply_error(&reply, "otp_not_found", "This code was already used; request a new one");
+			goto done;
+		}
+		if (strcmp(status, "superseded") == 0)
+		{
+			ja_reply_error(&reply, "otp_superseded",
+						   "A newer code was sent to this number; use the latest code");
+			goto done;
+		}
+		if (strcmp(status, "pending") != 0)
+		{
+			ja_reply_error(&reply, "otp_not_found", "The code could not be delivered; request a new one");
+			goto done;
+		}
+		if (expires_at <= now)
+		{
+			ja_reply_error(&reply, "otp_expired", "OTP expired; request a new code");
+			goto done;
+		}
+		if (attempts >= max_attempts)
+		{
+			ja_reply_error(&reply, "max_attempts", "Too many wrong attempts; request a new code");
+			goto done;
+		}
+
+		ja_code_hmac(&session, otp, hash);
+		right = VARSIZE_ANY_EXHDR(stored) == sizeof(hash) &&
+			ja_equal_ct(hash, (uint8 *) VARDATA_ANY(stored), sizeof(hash));
+		if (!update_session(&tid, &session, right, attempts, now, locked))
+		{
+			locked = true;
+			continue;
+		}
+		if (right)
+		{
+			char	   *request_id = DatumGetCString(DirectFunctionCall1(uuid_out,
+																		 UUIDPGetDatum(&session)));
+
+			resetStringInfo(&reply);
+			appendStringInfo(&reply,
+							 "{\"success\": true, \"message\": \"OTP Verified\", \"status\": \"approved\","
+							 " \"request_id\": \"%s\"}", request_id);
+			goto done;
+		}
+		break;
 	}
 
-	ja_code_hmac(&session, otp, hash);
-	if (VARSIZE_ANY_EXHDR(stored) == sizeof(hash) &&
-		ja_equal_ct(hash, (uint8 *) VARDATA_ANY(stored), sizeof(hash)))
-	{
-		char	   *request_id;
-
-		update_session(&tid, &session, true, attempts, now);
-		request_id = DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(&session)));
-		resetStringInfo(&reply);
-		appendStringInfo(&reply,
-						 "{\"success\": true, \"message\": \"OTP Verified\", \"status\": \"approved\","
-						 " \"request_id\": \"%s\"}", request_id);
-		goto done;
-	}
-
-	update_session(&tid, &session, false, attempts, now);
 	attempts++;
 	if (matches_superseded(now, values[0], values[1], otp))
 		ja_reply_error(&reply, "otp_superseded",

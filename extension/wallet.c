@@ -82,6 +82,7 @@ typedef struct ShardSeen
 {
 	ItemPointerData tid;
 	int			order;			/* shard ^ start: this session's order */
+	int16		shard;
 	int64		balance;
 } ShardSeen;
 
@@ -93,16 +94,17 @@ shard_seen_cmp(const void *a, const void *b)
 }
 
 /*
- * debit_nowait takes one credit from a funded sub-balance it can lock
+ * debit_nowait takes one credit from a funded sub-balance it can take
  * without waiting and returns that sub-balance; -1 when every funded one
- * is locked by a concurrent send (or none is funded), -2 when the table
- * cannot be updated directly (see ja_update_row); *nfunded receives how
- * many funded sub-balances it saw.  It does directly (see direct.c) what
- * DEBIT_SQL("FOR UPDATE SKIP LOCKED") does, at a fraction of its start-up
- * cost.
- *
- * A locked row is read again in its newest version, and skipped if its
- * balance dropped to zero meanwhile, as FOR UPDATE's recheck would.
+ * is held by a concurrent send (or none is funded), -2 when the table
+ * cannot be updated directly (see ja_update_row_version); *nfunded
+ * receives how many funded sub-balances it saw.  It does directly (see
+ * direct.c) what DEBIT_SQL("FOR UPDATE SKIP LOCKED") does, at a fraction of
+ * its start-up cost, and without a separate lock: the update of the
+ * version we saw is the lock, and fails without waiting if another
+ * transaction holds the row.  A row changed since our snapshot is locked
+ * in its newest version and skipped if its balance dropped to zero
+ * meanwhile, as FOR UPDATE's recheck would.
  */
 static int
 debit_nowait(const char *client_id, int start, int64 *balance_after, int *nfunded)
@@ -140,6 +142,7 @@ debit_nowait(const char *client_id, int start, int64 *balance_after, int *nfunde
 			elog(ERROR, "client \"%s\" has more than %d wallet shards", client_id, JA_WALLET_MAX_SHARDS);
 		seen[nseen].tid = slot->tts_tid;
 		seen[nseen].order = shard ^ start;
+		seen[nseen].shard = shard;
 		seen[nseen].balance = balance;
 		nseen++;
 	}
@@ -149,27 +152,45 @@ debit_nowait(const char *client_id, int start, int64 *balance_after, int *nfunde
 		qsort(seen, nseen, sizeof(ShardSeen), shard_seen_cmp);
 	for (k = 0; k < nseen && result == -1; k++)
 	{
-		bool		isnull;
-		int64		balance;
-		Datum		newbalance;
+		ItemPointerData tid = seen[k].tid;
+		int64		balance = seen[k].balance;
+		Datum		newbalance = Int64GetDatum(balance - 1);
 		static const int cols[1] = {1};
+		JaUpdate	done;
 
-		ExecClearTuple(slot);
-		slot->tts_tid = seen[k].tid;
-		if (!ja_lock_row(rel, slot, snapshot, LockWaitSkip))
-			continue;
-		balance = DatumGetInt64(slot_getattr(slot, balance_att, &isnull));
-		if (balance <= 0)
-			continue;			/* emptied while we looked */
-		newbalance = Int64GetDatum(balance - 1);
-		if (ja_update_row(&shards_table, &slot->tts_tid, 1, cols, &newbalance, NULL))
+		/* the version we saw, if it is still the newest and nobody holds it */
+		done = ja_update_row_version(&shards_table, &tid, 1, cols, &newbalance, NULL, false);
+		if (done == JA_CHANGED)
 		{
-			result = DatumGetInt16(slot_getattr(slot, shard_att, &isnull));
-			/* the others as this snapshot saw them, ours as it is now */
-			*balance_after = total - seen[k].balance + balance - 1;
+			/*
+			 * Changed by a send that committed after our snapshot: lock the
+			 * newest version, as FOR UPDATE would, and skip it if it is empty
+			 * now.
+			 */
+			bool		isnull;
+
+			ExecClearTuple(slot);
+			slot->tts_tid = tid;
+			if (!ja_lock_row(rel, slot, snapshot, LockWaitSkip))
+				continue;
+			balance = DatumGetInt64(slot_getattr(slot, balance_att, &isnull));
+			if (balance <= 0)
+				continue;
+			tid = slot->tts_tid;
+			newbalance = Int64GetDatum(balance - 1);
+			done = ja_update_row_version(&shards_table, &tid, 1, cols, &newbalance, NULL, true);
 		}
-		else
+		if (done == JA_BUSY)
+			continue;
+		if (done == JA_NOT_DIRECT)
+		{
 			result = -2;
+			break;
+		}
+		Assert(done == JA_UPDATED);
+		result = seen[k].shard;
+		/* the others as this snapshot saw them, ours as it is now */
+		*balance_after = total - seen[k].balance + balance - 1;
 	}
 	ExecDropSingleTupleTableSlot(slot);
 	PopActiveSnapshot();

@@ -34,6 +34,7 @@ static SPIPlanPtr claim_plan = NULL;
 static SPIPlanPtr record_plan = NULL;
 static SPIPlanPtr refund_plan = NULL;
 static TimestampTz last_expiry_sweep = 0;
+static long expiry_sweep_interval_ms = 1000;
 
 /* The caller's memory context, restored after each commit. */
 static MemoryContext round_context = NULL;
@@ -170,11 +171,14 @@ ja_queue_claim(JaMessage *msgs, int limit, int visibility_ms, int *expired)
 
 	/*
 	 * The expiry sweep walks the due queue, so with a large backlog it is
-	 * not free: run it at most once a second.  Claimed messages whose code
-	 * ran out in between are still caught before their request starts.
+	 * not free: run it at most once a second, and at most every 50 times
+	 * its last duration (a 100k-message backlog takes ~40 ms), so that it
+	 * never takes more than ~2% of the worker's time, but at least once a
+	 * minute.  Claimed messages whose code ran out in between are still
+	 * caught before their request starts.
 	 */
 	now = GetCurrentTimestamp();
-	if (limit > 0 && !TimestampDifferenceExceeds(last_expiry_sweep, now, 1000))
+	if (limit > 0 && !TimestampDifferenceExceeds(last_expiry_sweep, now, (int) expiry_sweep_interval_ms))
 	{
 		*expired = 0;
 		goto claim;
@@ -197,6 +201,11 @@ ja_queue_claim(JaMessage *msgs, int limit, int visibility_ms, int *expired)
 	if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_UPDATE_RETURNING)
 		elog(ERROR, "expiring outbox messages failed");
 	*expired = (int) SPI_processed;
+	/* a full batch means more expired ones wait: come back in a second */
+	if (SPI_processed >= JA_EXPIRE_BATCH)
+		expiry_sweep_interval_ms = 1000;
+	else
+		expiry_sweep_interval_ms = Min(Max(1000, (GetCurrentTimestamp() - now) / 1000 * 50), 60000);
 	if (SPI_processed > 0)
 	{
 		SPITupleTable *tt = SPI_tuptable;

@@ -18,6 +18,12 @@ SELECT jt.show(:'v') AS verified, (:'v'::jsonb)->>'request_id' = :'rid' AS same_
 SELECT status, attempts, verified_at IS NOT NULL AS verified_at_set
   FROM justauth.sessions WHERE session_id = :'rid';
 SELECT jt.show(justauth_verify_otp(:'cid', '919876543210', :'code')) AS second_time;
+-- A verdict that changes nothing (a used code) neither locks nor writes: the
+-- transaction gets no transaction id, so its commit waits for no WAL flush.
+BEGIN;
+SELECT jt.show(justauth_verify_otp(:'cid', '919876543210', :'code')) AS used_again,
+       pg_current_xact_id_if_assigned() IS NULL AS no_xid;
+COMMIT;
 SELECT jt.show(justauth_verify_otp(:'cid', '919876543210', jt.wrong(:'code'))) AS wrong_after_use;
 
 -- Wrong guesses count down; after max_attempts (5) even the right code fails.
@@ -25,7 +31,10 @@ SELECT jt.code(justauth_send_otp(:'cid', :'key', '919876543211')) AS code \gset
 SELECT jt.show(justauth_verify_otp(:'cid', '919876543211', jt.wrong(:'code'))) AS wrong_1;
 SELECT jt.show(justauth_verify_otp(:'cid', '919876543211', jt.wrong(jt.wrong(:'code')))) AS wrong_2;
 SELECT jt.show(justauth_verify_otp(:'cid', '919876543211', jt.wrong(jt.wrong(jt.wrong(:'code'))))) AS wrong_3;
-SELECT jt.show(justauth_verify_otp(:'cid', '919876543211', jt.wrong(:'code'))) AS wrong_4;
+BEGIN;
+SELECT jt.show(justauth_verify_otp(:'cid', '919876543211', jt.wrong(:'code'))) AS wrong_4,
+       pg_current_xact_id_if_assigned() IS NOT NULL AS counted_with_xid;
+COMMIT;
 SELECT attempts, last_attempt_at IS NOT NULL AS attempt_time FROM justauth.sessions
  WHERE client_id = :'cid' AND number = '919876543211';
 SELECT jt.show(justauth_verify_otp(:'cid', '919876543211', jt.wrong(:'code'))) AS wrong_5;

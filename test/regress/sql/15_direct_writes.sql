@@ -80,7 +80,7 @@ ALTER TABLE justauth.sessions ADD CONSTRAINT dba_short_ttl CHECK (expires_at - c
 SELECT justauth_send_otp(:'cid', :'key', '919811100005');
 ALTER TABLE justauth.sessions DROP CONSTRAINT dba_short_ttl;
 SELECT jt.wallet(:'cid');
-ALTER TABLE justauth.wallet_shards ADD CONSTRAINT dba_keep_one CHECK (balance >= 1) NOT VALID;
+ALTER TABLE justauth.wallet_shards ADD CONSTRAINT dba_keep_one CHECK (balance >= 1000000) NOT VALID;
 SELECT justauth_send_otp(:'cid', :'key', '919811100006');
 ALTER TABLE justauth.wallet_shards DROP CONSTRAINT dba_keep_one;
 SELECT jt.show(justauth_send_otp(:'cid', :'key', '919811100006')) AS after_drop;
