@@ -38,6 +38,7 @@
 #include "commands/sequence.h"
 #include "executor/tuptable.h"
 #include "parser/parse_relation.h"
+#include "storage/lmgr.h"
 #include "utils/datum.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
@@ -640,4 +641,95 @@ ja_insert_row(JaTable *t, const Datum *values, const bool *nulls, ItemPointer ti
 	ExecDropSingleTupleTableSlot(slot);
 	table_close(rel, NoLock);
 	return true;
+}
+
+/*
+ * ja_insert_row_if_absent inserts a row as ja_insert_row does, unless a row
+ * with the same key exists, the way INSERT ... ON CONFLICT DO NOTHING does
+ * it: the unique indexes are checked first (waiting for a transaction that
+ * is inserting the same key), then the row goes in speculatively and is
+ * taken back if a concurrent insert of the key slipped in, and we look
+ * again.  Two first writes of one key at once need no lock held to commit,
+ * so a transaction may create any number of rows.  Returns JA_INSERTED
+ * (tid, if not NULL, receives the row's location), JA_EXISTS (a committed
+ * row has the key; under REPEATABLE READ or SERIALIZABLE one our snapshot
+ * cannot see is a serialization failure), or JA_INSERT_SQL, having written
+ * nothing, when the table does not allow a direct insert or has an identity
+ * column (see direct_insert_possible).
+ */
+JaInsert
+ja_insert_row_if_absent(JaTable *t, const Datum *values, const bool *nulls, ItemPointer tid)
+{
+	Relation	rel = ja_table_open(t, RowExclusiveLock);
+	TupleDesc	desc = RelationGetDescr(rel);
+	EState	   *estate;
+	ResultRelInfo *rri;
+	TupleTableSlot *slot;
+	ItemPointerData conflict;
+	JaInsert	done = JA_INSERTED;
+	int			i;
+
+	if (!t->insert_ok || t->identity_att != InvalidAttrNumber)
+	{
+		table_close(rel, NoLock);
+		return JA_INSERT_SQL;
+	}
+	slot = MakeSingleTupleTableSlot(desc, &TTSOpsVirtual);
+	ExecClearTuple(slot);
+	memset(slot->tts_isnull, true, sizeof(bool) * desc->natts);
+	for (i = 0; i < t->ncols; i++)
+	{
+		slot->tts_values[t->att[i] - 1] = values[i];
+		slot->tts_isnull[t->att[i] - 1] = nulls != NULL && nulls[i];
+	}
+	for (i = 0; i < desc->natts; i++)
+		if (TupleDescAttr(desc, i)->attnotnull && slot->tts_isnull[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NOT_NULL_VIOLATION),
+					 errmsg("null value in column \"%s\" of relation \"%s\" violates not-null constraint",
+							NameStr(TupleDescAttr(desc, i)->attname), RelationGetRelationName(rel))));
+	ExecStoreVirtualTuple(slot);
+
+	estate = CreateExecutorState();
+	rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(rri, rel, 1, NULL, 0);
+	ExecOpenIndices(rri, true);
+	for (;;)
+	{
+		uint32		token;
+		bool		clash = false;
+
+		if (!ExecCheckIndexConstraints(rri, slot, estate, &conflict, NIL))
+		{
+			if (IsolationUsesXactSnapshot())
+			{
+				TupleTableSlot *existing = table_slot_create(rel, NULL);
+
+				if (!table_tuple_fetch_row_version(rel, &conflict, SnapshotAny, existing) ||
+					!table_tuple_satisfies_snapshot(rel, existing, GetTransactionSnapshot()))
+					ereport(ERROR,
+							(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+							 errmsg("could not serialize access due to concurrent insert")));
+				ExecDropSingleTupleTableSlot(existing);
+			}
+			done = JA_EXISTS;
+			break;
+		}
+		token = SpeculativeInsertionLockAcquire(GetCurrentTransactionId());
+		table_tuple_insert_speculative(rel, slot, GetCurrentCommandId(true), 0, NULL, token);
+		list_free(ExecInsertIndexTuples(rri, slot, estate, false, true, &clash, NIL));
+		table_tuple_complete_speculative(rel, slot, token, !clash);
+		SpeculativeInsertionLockRelease(GetCurrentTransactionId());
+		if (!clash)
+		{
+			if (tid != NULL)
+				*tid = slot->tts_tid;
+			break;
+		}
+	}
+	ExecCloseIndices(rri);
+	FreeExecutorState(estate);
+	ExecDropSingleTupleTableSlot(slot);
+	table_close(rel, NoLock);
+	return done;
 }

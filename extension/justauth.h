@@ -107,6 +107,16 @@ extern bool ja_insert_row(JaTable *t, const Datum *values, const bool *nulls,
 						  ItemPointer tid);
 extern bool ja_can_update_directly(Relation rel);
 
+/* What ja_insert_row_if_absent did. */
+typedef enum JaInsert
+{
+	JA_INSERTED,
+	JA_EXISTS,
+	JA_INSERT_SQL
+} JaInsert;
+extern JaInsert ja_insert_row_if_absent(JaTable *t, const Datum *values, const bool *nulls,
+										ItemPointer tid);
+
 /* justauth.c */
 extern char *ja_text_arg(FunctionCallInfo fcinfo, int argno, const char *name,
 						 bool required, StringInfo reply);

@@ -102,25 +102,49 @@ static const char *const number_columns[NC_NCOLUMNS] = {
 };
 static JaTable numbers_table = {"numbers", NC_NCOLUMNS, number_columns};
 
+/* A number's row as its first send creates it, every column given. */
+static const char *const new_number_columns[] = {
+	"client_id", "number", "current_session_id", "recent_sends", "sends", "first_sent_at",
+	"last_sent_at"
+};
+static JaTable new_numbers_table = {"numbers", lengthof(new_number_columns), new_number_columns};
+
 /*
  * insert_number creates the number's row for its first send, returning
  * false when a concurrent first send created it first (the caller then
- * locks theirs; ON CONFLICT waited for it to commit).  The new row is ours
- * until we commit, so its RETURNING is as good as locking it.  Through SQL
- * on purpose: INSERT ... ON CONFLICT handles two first sends at once
- * without a lock per number (a direct insert would need one, held to
- * commit, and a transaction that sends to many new numbers would fill the
- * lock table).
+ * locks theirs; we waited for it to commit).  The new row is ours until we
+ * commit, which is as good as locking it.  As INSERT ... ON CONFLICT DO
+ * NOTHING: directly when the table allows (ja_insert_row_if_absent), else
+ * through SQL.  Neither holds a lock per number to commit, so a
+ * transaction may send to any number of new numbers.
  */
 static bool
 insert_number(Datum client_id, Datum number, Datum *v, bool *n, ItemPointer tid)
 {
 	Oid			argtypes[2] = {TEXTOID, TEXTOID};
 	Datum		keys[2] = {client_id, number};
+	Datum		row[7] = {client_id, number, 0, 0, Int64GetDatum(0), 0, 0};
+	bool		row_nulls[7] = {false, false, true, false, false, true, true};
 	HeapTuple	tup;
 	TupleDesc	desc;
 	bool		isnull;
 	int			i;
+
+	row[3] = PointerGetDatum(construct_empty_array(TIMESTAMPTZOID));
+	switch (ja_insert_row_if_absent(&new_numbers_table, row, row_nulls, tid))
+	{
+		case JA_INSERTED:
+			for (i = 0; i <= NC_FIRST_SENT; i++)
+			{
+				v[i] = row[i + 2];
+				n[i] = row_nulls[i + 2];
+			}
+			return true;
+		case JA_EXISTS:
+			return false;
+		case JA_INSERT_SQL:
+			break;
+	}
 
 	ja_keep_plan(&insert_number_plan,
 				 "INSERT INTO justauth.numbers (client_id, number) VALUES ($1, $2)"
