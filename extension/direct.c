@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * direct.c
- *		Primary-key reads (and FOR UPDATE locks) of single rows without
- *		the executor.
+ *		Primary-key reads (and FOR UPDATE locks), updates and inserts of
+ *		single rows without the executor.
  *
  * Every send and verify starts with a few lookups of one row by its
  * primary key: the client, the number's state, the current session.  As
