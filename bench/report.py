@@ -267,7 +267,7 @@ def do_markdown(res, secs):
               "measured side by side in the same run, on the same cluster with the same settings, "
               "because the absolute numbers of a shared 2-core machine are noisy. Throughput is "
               "pgbench `-M prepared` tps or wrk requests/s, the median of alternating rounds of %s s "
-              "(verify: 2 s); latencies are percentiles of every transaction (pgbench `--log`, "
+              "(verify: each code of a fresh pool judged once); latencies are percentiles of every transaction (pgbench `--log`, "
               "wrk `--latency`). How each case is measured, the core changes made for speed and "
               "what was found along the way are at the end.\n" % secs)
     md.append(env + "\n")

@@ -5,7 +5,7 @@
 #
 #   bash bench/run.sh                       everything (about 8 minutes on 2 cores)
 #   BENCH_SECONDS=5 BENCH_ROUNDS=3          seconds per pgbench/wrk run, rounds per case
-#   BENCH_VERIFY_SECONDS=2 BENCH_POOL=60000 verify runs and their pool of pending codes
+#   BENCH_POOL=120000                       verify: pending codes per side (each judged once)
 #   BENCH_CASES="sql gateway worker"        which groups to run
 #   BENCH_BASELINE=<git rev>                also measure that revision's core against
 #                                           this one, alternating (before/after ratios)
@@ -23,7 +23,6 @@ cd "$top"
 PG_BIN=/usr/lib/postgresql/15/bin
 SECS=${BENCH_SECONDS:-5}
 ROUNDS=${BENCH_ROUNDS:-3}
-VSECS=${BENCH_VERIFY_SECONDS:-2}	# verify runs are short: each judges fresh codes
 CASES=${BENCH_CASES:-sql gateway worker}
 PORT=${BENCH_PGPORT:-25491}		# cluster A: SQL and gateway cases (below the ephemeral port range)
 PORT_W=$((PORT + 1))			# cluster W: worker cases
@@ -228,8 +227,11 @@ pgb() {
 	[ "$clients" -lt 2 ] && threads=1
 	n=0
 	[ -f "$RES/$name.rounds" ] && n=$(wc -l <"$RES/$name.rounds")
+	# PGB_TXNS: a fixed number of transactions per client instead of SECS
+	local length=(-T "$SECS")
+	[ -n "${PGB_TXNS:-}" ] && length=(-t "$PGB_TXNS")
 	"${as_pg[@]}" "$PG_BIN/pgbench" -h "$WORK" -p "${PGB_PORT:-$PORT}" -U postgres -n -M prepared \
-		-c "$clients" -j "$threads" -T "${PGB_SECS:-$SECS}" -f "$(cd "$top/bench/pgbench" && realpath "$script")" \
+		-c "$clients" -j "$threads" "${length[@]}" -f "$(cd "$top/bench/pgbench" && realpath "$script")" \
 		--log --log-prefix="$RES/$name.log$n" "$@" "$DB" >"$RES/$name.out$n" 2>&1 ||
 		{ cat "$RES/$name.out$n"; return 1; }
 	grep -Eo 'tps = [0-9.]+ \(without' "$RES/$name.out$n" | grep -Eo '[0-9.]+' >>"$RES/$name.rounds"
@@ -278,8 +280,9 @@ sql_cases() {
 	done
 
 	# Verify: each round and side judges its own part of a fresh pool of
-	# pending codes, each pgbench client its own slice, each code once.
-	pool=${BENCH_POOL:-60000}
+	# pending codes, each pgbench client its own slice, each code once
+	# (-t slice: a code judged again would be a different case, a used code).
+	pool=${BENCH_POOL:-120000}
 	part=$((pool / ROUNDS))
 	slice=$((part / 8))
 	echo "  making verify pools of $pool codes per side"
@@ -288,8 +291,8 @@ sql_cases() {
 	psql_b -v pool="$pool" -v who=peer -v tab=peer_codes -v base=8000000000 -f bench/pool.sql >/dev/null 2>&1
 	wait "$maker"
 	for r in $(seq "$ROUNDS"); do
-		PGB_SECS=$VSECS pgb verify_peer_c8 verify_peer.sql 8 -D base=$(((r - 1) * part)) -D slice=$slice -D i=0
-		PGB_SECS=$VSECS pgb verify_ours_c8 verify_ours.sql 8 -D base=$(((r - 1) * part)) -D slice=$slice -D i=0
+		PGB_TXNS=$slice pgb verify_peer_c8 verify_peer.sql 8 -D base=$(((r - 1) * part)) -D slice=$slice -D i=0
+		PGB_TXNS=$slice pgb verify_ours_c8 verify_ours.sql 8 -D base=$(((r - 1) * part)) -D slice=$slice -D i=0
 	done
 	summarize verify_peer_c8 verify_ours_c8
 	psql_b -At -c "SELECT 'verify outcomes, ours: ' || string_agg(status || ' ' || n, ', ') FROM
@@ -338,7 +341,7 @@ gateway_cases() {
 		CREATE ROLE bench_gw LOGIN IN ROLE justauth_gateway; END IF; END \$\$" >/dev/null
 	psql_b -At -F ' ' -c "SELECT ours_id, ours_key FROM bench.clients WHERE i BETWEEN 1 AND 100" >"$RES/clients.txt"
 	# pool parts: round r uses part 2r-2 for pgbench and 2r-1 for wrk
-	part=${BENCH_MIX_PART:-12000}
+	part=${BENCH_MIX_PART:-40000}	# enough that no code is judged twice in a round
 	slice=$((part / 8))
 	echo "  making the mix pool: $(((2 * ROUNDS + 1) * part)) codes"
 	psql_b -v pool=$(((2 * ROUNDS + 1) * part)) -v who=ours -v tab=mix_codes -v base=9500000000 -f bench/pool.sql >/dev/null 2>&1
@@ -505,7 +508,7 @@ compare_cases() {
 		done
 		summarize before_send_many_c$c after_send_many_c$c before_send_one_c$c after_send_one_c$c
 	done
-	pool=${BENCH_POOL:-60000}
+	pool=${BENCH_POOL:-120000}
 	part=$((pool / ROUNDS))
 	slice=$((part / 8))
 	psql_on "$PORT_BASE" -v pool="$pool" -v who=ours -v tab=cmp_codes -v base=8500000000 -f bench/pool.sql >/dev/null 2>&1 &
@@ -515,8 +518,8 @@ compare_cases() {
 	sed 's/bench\.ours_codes/bench.cmp_codes/g' bench/pgbench/verify_ours.sql >"$WORK/verify_cmp.sql"
 	chmod 644 "$WORK/verify_cmp.sql"
 	for r in $(seq "$ROUNDS"); do
-		PGB_SECS=$VSECS PGB_PORT=$PORT_BASE pgb before_verify_c8 "$WORK/verify_cmp.sql" 8 -D base=$(((r - 1) * part)) -D slice=$slice -D i=0
-		PGB_SECS=$VSECS PGB_PORT=$PORT_AFTER pgb after_verify_c8 "$WORK/verify_cmp.sql" 8 -D base=$(((r - 1) * part)) -D slice=$slice -D i=0
+		PGB_TXNS=$slice PGB_PORT=$PORT_BASE pgb before_verify_c8 "$WORK/verify_cmp.sql" 8 -D base=$(((r - 1) * part)) -D slice=$slice -D i=0
+		PGB_TXNS=$slice PGB_PORT=$PORT_AFTER pgb after_verify_c8 "$WORK/verify_cmp.sql" 8 -D base=$(((r - 1) * part)) -D slice=$slice -D i=0
 	done
 	summarize before_verify_c8 after_verify_c8
 	git rev-parse --short "$BENCH_BASELINE" >"$RES/baseline.txt"
