@@ -584,6 +584,24 @@ ja_update_row(JaTable *t, ItemPointer tid, int ncols, const int *cols,
 }
 
 /*
+ * check_not_null raises the error an INSERT would for a NULL in a NOT NULL
+ * column of a new row of rel (isnull per attribute).
+ */
+static void
+check_not_null(Relation rel, const bool *isnull)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	int			i;
+
+	for (i = 0; i < desc->natts; i++)
+		if (TupleDescAttr(desc, i)->attnotnull && isnull[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NOT_NULL_VIOLATION),
+					 errmsg("null value in column \"%s\" of relation \"%s\" violates not-null constraint",
+							NameStr(TupleDescAttr(desc, i)->attname), RelationGetRelationName(rel))));
+}
+
+/*
  * ja_insert_row inserts a row into justauth.<t->name> without the executor,
  * the way COPY and logical replication do: values/nulls follow t->cols,
  * columns not listed are NULL, the identity column takes its sequence's
@@ -624,12 +642,7 @@ ja_insert_row(JaTable *t, const Datum *values, const bool *nulls, ItemPointer ti
 		v[t->identity_att - 1] = Int64GetDatum(nextval_internal(t->identity_seq, true));
 		n[t->identity_att - 1] = false;
 	}
-	for (i = 0; i < desc->natts; i++)
-		if (TupleDescAttr(desc, i)->attnotnull && n[i])
-			ereport(ERROR,
-					(errcode(ERRCODE_NOT_NULL_VIOLATION),
-					 errmsg("null value in column \"%s\" of relation \"%s\" violates not-null constraint",
-							NameStr(TupleDescAttr(desc, i)->attname), RelationGetRelationName(rel))));
+	check_not_null(rel, n);
 
 	tup = heap_form_tuple(desc, v, n);
 	simple_heap_insert(rel, tup);
@@ -682,12 +695,7 @@ ja_insert_row_if_absent(JaTable *t, const Datum *values, const bool *nulls, Item
 		slot->tts_values[t->att[i] - 1] = values[i];
 		slot->tts_isnull[t->att[i] - 1] = nulls != NULL && nulls[i];
 	}
-	for (i = 0; i < desc->natts; i++)
-		if (TupleDescAttr(desc, i)->attnotnull && slot->tts_isnull[i])
-			ereport(ERROR,
-					(errcode(ERRCODE_NOT_NULL_VIOLATION),
-					 errmsg("null value in column \"%s\" of relation \"%s\" violates not-null constraint",
-							NameStr(TupleDescAttr(desc, i)->attname), RelationGetRelationName(rel))));
+	check_not_null(rel, slot->tts_isnull);
 	ExecStoreVirtualTuple(slot);
 
 	estate = CreateExecutorState();
