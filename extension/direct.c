@@ -37,6 +37,7 @@
 #include "executor/executor.h"
 #include "commands/sequence.h"
 #include "executor/tuptable.h"
+#include "miscadmin.h"
 #include "parser/parse_relation.h"
 #include "storage/lmgr.h"
 #include "utils/datum.h"
@@ -471,15 +472,17 @@ insert_index_entries(JaTable *t, Relation rel, TupleTableSlot *slot, bool update
  * ja_update_row_version sets columns of the row version at tid without the
  * executor: a new row version, heap-only when no indexed column changes
  * and the page has room, else with its index entries.  The version may be
- * one this transaction locked, or one it only read under its snapshot: the
- * update then stands in for the lock, as an UPDATE's does, and succeeds
- * only if the version is still the newest.  Returns
+ * one this transaction locked, or one it only read under a snapshot: the
+ * update then stands in for the lock, as an UPDATE's does (waiting for a
+ * transaction that holds the row), and succeeds only if the version is
+ * still the newest.  A version only read must still be pinned by a
+ * snapshot of ours (the calling statement's is), so that it cannot be
+ * pruned and its slot reused meanwhile.  Returns
  *   JA_UPDATED		done;
  *   JA_CHANGED		another transaction changed or deleted the row since
  *					(under READ COMMITTED; under REPEATABLE READ or
  *					SERIALIZABLE that is a serialization failure): read it
  *					again, locking it, and decide again;
- *   JA_BUSY		only with !wait: another transaction holds the row;
  *   JA_NOT_DIRECT	the table has triggers or CHECKs an UPDATE would
  *					fire (see ja_can_update_directly): nothing was done, the
  *					caller uses SQL on a row it has locked.
@@ -488,7 +491,7 @@ insert_index_entries(JaTable *t, Relation rel, TupleTableSlot *slot, bool update
  */
 JaUpdate
 ja_update_row_version(JaTable *t, ItemPointer tid, int ncols, const int *cols,
-					  const Datum *values, const bool *nulls, bool wait)
+					  const Datum *values, const bool *nulls)
 {
 	Relation	rel = ja_table_open(t, RowExclusiveLock);
 	TupleDesc	desc = RelationGetDescr(rel);
@@ -529,7 +532,7 @@ ja_update_row_version(JaTable *t, ItemPointer tid, int ncols, const int *cols,
 	oldtup = ExecFetchSlotHeapTuple(slot, false, NULL);
 	newtup = heap_modify_tuple(oldtup, desc, repl_values, repl_nulls, repl);
 	result = heap_update(rel, tid, newtup, GetCurrentCommandId(true), InvalidSnapshot,
-						 wait, &tmfd, &lockmode);
+						 true, &tmfd, &lockmode);
 	switch (result)
 	{
 		case TM_Ok:
@@ -541,11 +544,6 @@ ja_update_row_version(JaTable *t, ItemPointer tid, int ncols, const int *cols,
 				insert_index_entries(t, rel, newslot, true);
 				ExecDropSingleTupleTableSlot(newslot);
 			}
-			break;
-		case TM_BeingModified:
-		case TM_WouldBlock:
-			Assert(!wait);
-			done = JA_BUSY;
 			break;
 		case TM_Updated:
 		case TM_Deleted:
@@ -574,7 +572,7 @@ bool
 ja_update_row(JaTable *t, ItemPointer tid, int ncols, const int *cols,
 			  const Datum *values, const bool *nulls)
 {
-	JaUpdate	done = ja_update_row_version(t, tid, ncols, cols, values, nulls, true);
+	JaUpdate	done = ja_update_row_version(t, tid, ncols, cols, values, nulls);
 
 	if (done == JA_NOT_DIRECT)
 		return false;
@@ -707,17 +705,26 @@ ja_insert_row_if_absent(JaTable *t, const Datum *values, const bool *nulls, Item
 		uint32		token;
 		bool		clash = false;
 
+		CHECK_FOR_INTERRUPTS();
 		if (!ExecCheckIndexConstraints(rri, slot, estate, &conflict, NIL))
 		{
+			/* as ExecCheckTIDVisible: a row our snapshot cannot see, under RR */
 			if (IsolationUsesXactSnapshot())
 			{
 				TupleTableSlot *existing = table_slot_create(rel, NULL);
+				Snapshot	snapshot = ja_push_statement_snapshot();
+				bool		isnull;
 
-				if (!table_tuple_fetch_row_version(rel, &conflict, SnapshotAny, existing) ||
-					!table_tuple_satisfies_snapshot(rel, existing, GetTransactionSnapshot()))
+				if (!table_tuple_fetch_row_version(rel, &conflict, SnapshotAny, existing))
+					elog(ERROR, "conflicting row of justauth.%s vanished", t->name);
+				if (!table_tuple_satisfies_snapshot(rel, existing, snapshot) &&
+					!TransactionIdIsCurrentTransactionId(DatumGetTransactionId(slot_getsysattr(existing,
+																							 MinTransactionIdAttributeNumber,
+																							 &isnull))))
 					ereport(ERROR,
 							(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
 							 errmsg("could not serialize access due to concurrent insert")));
+				PopActiveSnapshot();
 				ExecDropSingleTupleTableSlot(existing);
 			}
 			done = JA_EXISTS;

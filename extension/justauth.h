@@ -96,11 +96,10 @@ typedef enum JaUpdate
 {
 	JA_UPDATED,
 	JA_CHANGED,
-	JA_BUSY,
 	JA_NOT_DIRECT
 } JaUpdate;
 extern JaUpdate ja_update_row_version(JaTable *t, ItemPointer tid, int ncols, const int *cols,
-									  const Datum *values, const bool *nulls, bool wait);
+									  const Datum *values, const bool *nulls);
 extern Relation ja_table_open(JaTable *t, LOCKMODE lockmode);
 extern Snapshot ja_push_statement_snapshot(void);
 extern bool ja_insert_row(JaTable *t, const Datum *values, const bool *nulls,

@@ -98,13 +98,13 @@ update_session(ItemPointer tid, pg_uuid_t *session, bool approve, int attempts, 
 	{
 		vals[0] = CStringGetTextDatum("approved");
 		vals[1] = vals[2] = args[1];
-		done = ja_update_row_version(&sessions_table, tid, 3, approve_cols, vals, NULL, true);
+		done = ja_update_row_version(&sessions_table, tid, 3, approve_cols, vals, NULL);
 	}
 	else
 	{
 		vals[0] = Int32GetDatum(attempts + 1);
 		vals[1] = args[1];
-		done = ja_update_row_version(&sessions_table, tid, 2, wrong_cols, vals, NULL, true);
+		done = ja_update_row_version(&sessions_table, tid, 2, wrong_cols, vals, NULL);
 	}
 	if (done == JA_UPDATED)
 		return true;

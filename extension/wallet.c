@@ -26,6 +26,7 @@
 #include "access/stratnum.h"
 #include "access/table.h"
 #include "access/tableam.h"
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "mb/pg_wchar.h"
@@ -94,17 +95,18 @@ shard_seen_cmp(const void *a, const void *b)
 }
 
 /*
- * debit_nowait takes one credit from a funded sub-balance it can take
+ * debit_nowait takes one credit from a funded sub-balance it can lock
  * without waiting and returns that sub-balance; -1 when every funded one
- * is held by a concurrent send (or none is funded), -2 when the table
- * cannot be updated directly (see ja_update_row_version); *nfunded
- * receives how many funded sub-balances it saw.  It does directly (see
- * direct.c) what DEBIT_SQL("FOR UPDATE SKIP LOCKED") does, at a fraction of
- * its start-up cost, and without a separate lock: the update of the
- * version we saw is the lock, and fails without waiting if another
- * transaction holds the row.  A row changed since our snapshot is locked
- * in its newest version and skipped if its balance dropped to zero
- * meanwhile, as FOR UPDATE's recheck would.
+ * is locked by a concurrent send (or none is funded), -2 when the table
+ * cannot be updated directly (see ja_update_row); *nfunded receives how
+ * many funded sub-balances it saw.  It does directly (see direct.c) what
+ * DEBIT_SQL("FOR UPDATE SKIP LOCKED") does, at a fraction of its start-up
+ * cost.  (Not "update without a lock" as verify does: PostgreSQL's
+ * heap_update cannot skip a row another transaction holds; locking with
+ * SKIP LOCKED can.)
+ *
+ * A locked row is read again in its newest version, and skipped if its
+ * balance dropped to zero meanwhile, as FOR UPDATE's recheck would.
  */
 static int
 debit_nowait(const char *client_id, int start, int64 *balance_after, int *nfunded)
@@ -152,45 +154,27 @@ debit_nowait(const char *client_id, int start, int64 *balance_after, int *nfunde
 		qsort(seen, nseen, sizeof(ShardSeen), shard_seen_cmp);
 	for (k = 0; k < nseen && result == -1; k++)
 	{
-		ItemPointerData tid = seen[k].tid;
-		int64		balance = seen[k].balance;
-		Datum		newbalance = Int64GetDatum(balance - 1);
+		bool		isnull;
+		int64		balance;
+		Datum		newbalance;
 		static const int cols[1] = {1};
-		JaUpdate	done;
 
-		/* the version we saw, if it is still the newest and nobody holds it */
-		done = ja_update_row_version(&shards_table, &tid, 1, cols, &newbalance, NULL, false);
-		if (done == JA_CHANGED)
-		{
-			/*
-			 * Changed by a send that committed after our snapshot: lock the
-			 * newest version, as FOR UPDATE would, and skip it if it is empty
-			 * now.
-			 */
-			bool		isnull;
-
-			ExecClearTuple(slot);
-			slot->tts_tid = tid;
-			if (!ja_lock_row(rel, slot, snapshot, LockWaitSkip))
-				continue;
-			balance = DatumGetInt64(slot_getattr(slot, balance_att, &isnull));
-			if (balance <= 0)
-				continue;
-			tid = slot->tts_tid;
-			newbalance = Int64GetDatum(balance - 1);
-			done = ja_update_row_version(&shards_table, &tid, 1, cols, &newbalance, NULL, true);
-		}
-		if (done == JA_BUSY)
+		ExecClearTuple(slot);
+		slot->tts_tid = seen[k].tid;
+		if (!ja_lock_row(rel, slot, snapshot, LockWaitSkip))
 			continue;
-		if (done == JA_NOT_DIRECT)
+		balance = DatumGetInt64(slot_getattr(slot, balance_att, &isnull));
+		if (balance <= 0)
+			continue;			/* emptied while we looked */
+		newbalance = Int64GetDatum(balance - 1);
+		if (ja_update_row(&shards_table, &slot->tts_tid, 1, cols, &newbalance, NULL))
 		{
-			result = -2;
-			break;
+			result = seen[k].shard;
+			/* the others as this snapshot saw them, ours as it is now */
+			*balance_after = total - seen[k].balance + balance - 1;
 		}
-		Assert(done == JA_UPDATED);
-		result = seen[k].shard;
-		/* the others as this snapshot saw them, ours as it is now */
-		*balance_after = total - seen[k].balance + balance - 1;
+		else
+			result = -2;
 	}
 	ExecDropSingleTupleTableSlot(slot);
 	PopActiveSnapshot();
@@ -289,7 +273,8 @@ ja_wallet_debit(const char *client_id, int64 *balance_after)
 	if (ja_exec(debit_wait_plan, values, NULL, 0) != 1)
 		return -1;
 	shard = DatumGetInt16(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	if (nfunded > 0)
+	/* growing is optional: never risk a serialization failure for it */
+	if (nfunded > 0 && !IsolationUsesXactSnapshot())
 		grow_wallet(values[0], shard);
 	return shard;
 }

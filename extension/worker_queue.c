@@ -173,8 +173,8 @@ ja_queue_claim(JaMessage *msgs, int limit, int visibility_ms, int *expired)
 	 * The expiry sweep walks the due queue, so with a large backlog it is
 	 * not free: run it at most once a second, and at most every 50 times
 	 * its last duration (a 100k-message backlog takes ~40 ms), so that it
-	 * never takes more than ~2% of the worker's time, but at least once a
-	 * minute.  Claimed messages whose code ran out in between are still
+	 * never takes more than ~2% of the worker's time, but at least every
+	 * 10 s.  Claimed messages whose code ran out in between are still
 	 * caught before their request starts.
 	 */
 	now = GetCurrentTimestamp();
@@ -205,7 +205,7 @@ ja_queue_claim(JaMessage *msgs, int limit, int visibility_ms, int *expired)
 	if (SPI_processed >= JA_EXPIRE_BATCH)
 		expiry_sweep_interval_ms = 1000;
 	else
-		expiry_sweep_interval_ms = Min(Max(1000, (GetCurrentTimestamp() - now) / 1000 * 50), 60000);
+		expiry_sweep_interval_ms = Min(Max(1000, (GetCurrentTimestamp() - now) / 1000 * 50), 10000);
 	if (SPI_processed > 0)
 	{
 		SPITupleTable *tt = SPI_tuptable;
