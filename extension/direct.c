@@ -582,17 +582,32 @@ ja_update_row(JaTable *t, ItemPointer tid, int ncols, const int *cols,
 }
 
 /*
- * check_not_null raises the error an INSERT would for a NULL in a NOT NULL
- * column of a new row of rel (isnull per attribute).
+ * form_new_row lays the caller's values (following t->cols; nulls may be
+ * NULL) out by attribute into v/n (desc->natts each) for a new row of rel:
+ * columns not listed are NULL, the identity column takes its sequence's
+ * next value, and a NULL in a NOT NULL column raises the error an INSERT
+ * would.
  */
 static void
-check_not_null(Relation rel, const bool *isnull)
+form_new_row(JaTable *t, Relation rel, const Datum *values, const bool *nulls,
+			 Datum *v, bool *n)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
 	int			i;
 
+	memset(n, true, sizeof(bool) * desc->natts);
+	for (i = 0; i < t->ncols; i++)
+	{
+		v[t->att[i] - 1] = values[i];
+		n[t->att[i] - 1] = nulls != NULL && nulls[i];
+	}
+	if (t->identity_att != InvalidAttrNumber)
+	{
+		v[t->identity_att - 1] = Int64GetDatum(nextval_internal(t->identity_seq, true));
+		n[t->identity_att - 1] = false;
+	}
 	for (i = 0; i < desc->natts; i++)
-		if (TupleDescAttr(desc, i)->attnotnull && isnull[i])
+		if (TupleDescAttr(desc, i)->attnotnull && n[i])
 			ereport(ERROR,
 					(errcode(ERRCODE_NOT_NULL_VIOLATION),
 					 errmsg("null value in column \"%s\" of relation \"%s\" violates not-null constraint",
@@ -620,7 +635,6 @@ ja_insert_row(JaTable *t, const Datum *values, const bool *nulls, ItemPointer ti
 	bool	   *n;
 	HeapTuple	tup;
 	TupleTableSlot *slot;
-	int			i;
 
 	if (!t->insert_ok)
 	{
@@ -629,18 +643,7 @@ ja_insert_row(JaTable *t, const Datum *values, const bool *nulls, ItemPointer ti
 	}
 	v = palloc0(sizeof(Datum) * desc->natts);
 	n = palloc(sizeof(bool) * desc->natts);
-	memset(n, true, sizeof(bool) * desc->natts);
-	for (i = 0; i < t->ncols; i++)
-	{
-		v[t->att[i] - 1] = values[i];
-		n[t->att[i] - 1] = nulls != NULL && nulls[i];
-	}
-	if (t->identity_att != InvalidAttrNumber)
-	{
-		v[t->identity_att - 1] = Int64GetDatum(nextval_internal(t->identity_seq, true));
-		n[t->identity_att - 1] = false;
-	}
-	check_not_null(rel, n);
+	form_new_row(t, rel, values, nulls, v, n);
 
 	tup = heap_form_tuple(desc, v, n);
 	simple_heap_insert(rel, tup);
@@ -678,7 +681,6 @@ ja_insert_row_if_absent(JaTable *t, const Datum *values, const bool *nulls, Item
 	TupleTableSlot *slot;
 	ItemPointerData conflict;
 	JaInsert	done = JA_INSERTED;
-	int			i;
 
 	if (!t->insert_ok || t->identity_att != InvalidAttrNumber)
 	{
@@ -687,13 +689,7 @@ ja_insert_row_if_absent(JaTable *t, const Datum *values, const bool *nulls, Item
 	}
 	slot = MakeSingleTupleTableSlot(desc, &TTSOpsVirtual);
 	ExecClearTuple(slot);
-	memset(slot->tts_isnull, true, sizeof(bool) * desc->natts);
-	for (i = 0; i < t->ncols; i++)
-	{
-		slot->tts_values[t->att[i] - 1] = values[i];
-		slot->tts_isnull[t->att[i] - 1] = nulls != NULL && nulls[i];
-	}
-	check_not_null(rel, slot->tts_isnull);
+	form_new_row(t, rel, values, nulls, slot->tts_values, slot->tts_isnull);
 	ExecStoreVirtualTuple(slot);
 
 	estate = CreateExecutorState();
