@@ -39,6 +39,7 @@
 #include "executor/tuptable.h"
 #include "miscadmin.h"
 #include "parser/parse_relation.h"
+#include "storage/bufmgr.h"
 #include "storage/lmgr.h"
 #include "utils/datum.h"
 #include "utils/inval.h"
@@ -328,6 +329,38 @@ ja_lock_row(Relation rel, TupleTableSlot *slot, Snapshot snapshot, LockWaitPolic
 	}
 	elog(ERROR, "unexpected table_tuple_lock status: %u", result);
 	return false;					/* keep compiler quiet */
+}
+
+/*
+ * ja_row_unclaimed tells whether the row version at tid is, right now, the
+ * newest one and neither locked nor being changed by another transaction,
+ * so that updating it (ja_update_row_version) will not wait: SKIP LOCKED's
+ * test without taking the lock, and so without the lock's WAL record.  It
+ * is only a hint: a transaction that claims the row after this look makes
+ * the update wait for it, as a plain UPDATE would.
+ */
+bool
+ja_row_unclaimed(Relation rel, ItemPointer tid)
+{
+	Buffer		buffer = ReadBuffer(rel, ItemPointerGetBlockNumber(tid));
+	Page		page;
+	ItemId		lp;
+	HeapTupleData tuple;
+	bool		unclaimed = false;
+
+	LockBuffer(buffer, BUFFER_LOCK_SHARE);
+	page = BufferGetPage(buffer);
+	if (ItemPointerGetOffsetNumber(tid) <= PageGetMaxOffsetNumber(page) &&
+		ItemIdIsNormal(lp = PageGetItemId(page, ItemPointerGetOffsetNumber(tid))))
+	{
+		tuple.t_data = (HeapTupleHeader) PageGetItem(page, lp);
+		tuple.t_len = ItemIdGetLength(lp);
+		tuple.t_tableOid = RelationGetRelid(rel);
+		tuple.t_self = *tid;
+		unclaimed = HeapTupleSatisfiesUpdate(&tuple, GetCurrentCommandId(false), buffer) == TM_Ok;
+	}
+	UnlockReleaseBuffer(buffer);
+	return unclaimed;
 }
 
 /*

@@ -88,6 +88,7 @@ typedef struct JaTable
 extern bool ja_row_fetch(JaTable *t, const Datum *keys, bool lock, Datum *values, bool *nulls,
 						 ItemPointer tid);
 extern bool ja_lock_row(Relation rel, TupleTableSlot *slot, Snapshot snapshot, LockWaitPolicy wait);
+extern bool ja_row_unclaimed(Relation rel, ItemPointer tid);
 extern bool ja_update_row(JaTable *t, ItemPointer tid, int ncols, const int *cols,
 						  const Datum *values, const bool *nulls);
 

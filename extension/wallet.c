@@ -101,12 +101,12 @@ shard_seen_cmp(const void *a, const void *b)
  * cannot be updated directly (see ja_update_row); *nfunded receives how
  * many funded sub-balances it saw.  It does directly (see direct.c) what
  * DEBIT_SQL("FOR UPDATE SKIP LOCKED") does, at a fraction of its start-up
- * cost.  (Not "update without a lock" as verify does: PostgreSQL's
- * heap_update cannot skip a row another transaction holds; locking with
- * SKIP LOCKED can.)
- *
- * A locked row is read again in its newest version, and skipped if its
- * balance dropped to zero meanwhile, as FOR UPDATE's recheck would.
+ * cost.  A sub-balance nobody holds (ja_row_unclaimed) is updated in
+ * the version the snapshot saw, without a lock of its own, as verify
+ * does; one that was claimed since is locked with SKIP LOCKED (heap_update
+ * itself cannot skip a held row), read again in its newest version, and
+ * skipped if its balance dropped to zero meanwhile, as FOR UPDATE's
+ * recheck would.
  */
 static int
 debit_nowait(const char *client_id, int start, int64 *balance_after, int *nfunded)
@@ -159,6 +159,23 @@ debit_nowait(const char *client_id, int start, int64 *balance_after, int *nfunde
 		Datum		newbalance;
 		static const int cols[1] = {1};
 
+		/* the usual case: nobody holds it, update it without locking first */
+		if (ja_row_unclaimed(rel, &seen[k].tid))
+		{
+			newbalance = Int64GetDatum(seen[k].balance - 1);
+			switch (ja_update_row_version(&shards_table, &seen[k].tid, 1, cols, &newbalance, NULL))
+			{
+				case JA_UPDATED:
+					result = seen[k].shard;
+					*balance_after = total - 1;
+					continue;
+				case JA_NOT_DIRECT:
+					result = -2;
+					continue;
+				case JA_CHANGED:
+					break;		/* claimed since: lock its newest version */
+			}
+		}
 		ExecClearTuple(slot);
 		slot->tts_tid = seen[k].tid;
 		if (!ja_lock_row(rel, slot, snapshot, LockWaitSkip))
