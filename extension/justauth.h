@@ -155,7 +155,7 @@ extern void ja_sha256(const char *data, size_t len, uint8 *out);
 extern void ja_code_hmac(const pg_uuid_t *session, const char *code, uint8 *out);
 extern void ja_seal_code(const pg_uuid_t *session, const char *code, uint8 *out, size_t len);
 extern bool ja_equal_ct(const uint8 *a, const uint8 *b, size_t len);
-extern void ja_random_uuid(pg_uuid_t *uuid);
+extern void ja_session_uuid(pg_uuid_t *uuid, TimestampTz now);
 
 /*
  * delivery interface (implemented by the delivery worker modules):

@@ -317,12 +317,23 @@ ja_equal_ct(const uint8 *a, const uint8 *b, size_t len)
 }
 
 /*
- * ja_random_uuid makes a version 4 UUID from strong random bytes.
+ * ja_session_uuid makes a version 7 UUID (RFC 9562): the Unix time in
+ * milliseconds, then 74 strong random bits.  Session ids are keys of three
+ * indexes written by every send (sessions, its debit, its message); ids
+ * that grow with time land on the right-most leaf of each instead of on a
+ * random one, so those indexes stay dense and their hot pages few.  The
+ * random part still makes ids unguessable; only the send time is visible.
  */
 void
-ja_random_uuid(pg_uuid_t *uuid)
+ja_session_uuid(pg_uuid_t *uuid, TimestampTz now)
 {
-	fill_random(uuid->data, UUID_LEN);
-	uuid->data[6] = (uuid->data[6] & 0x0f) | 0x40;
+	uint64		ms = (uint64) (now / 1000) +
+		(uint64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY * 1000;
+	int			i;
+
+	fill_random(uuid->data + 6, UUID_LEN - 6);
+	for (i = 0; i < 6; i++)
+		uuid->data[i] = (uint8) (ms >> (8 * (5 - i)));
+	uuid->data[6] = (uuid->data[6] & 0x0f) | 0x70;
 	uuid->data[8] = (uuid->data[8] & 0x3f) | 0x80;
 }

@@ -15,6 +15,7 @@
  */
 #include "postgres.h"
 
+#include "access/heapam.h"
 #include "access/table.h"
 #include "catalog/pg_type.h"
 #include "common/sha2.h"
@@ -45,6 +46,7 @@ static SPIPlanPtr idem_release_plan = NULL;
 typedef struct NumberState
 {
 	ItemPointerData tid;		/* the number's row, locked */
+	bool		fresh;			/* ... inserted by this send, as it leaves it */
 	bool		has_session;
 	pg_uuid_t	session;		/* current (maybe pending) session */
 	ItemPointerData session_tid;	/* ... locked, when has_session */
@@ -112,33 +114,41 @@ static JaTable new_numbers_table = {"numbers", lengthof(new_number_columns), new
 /*
  * insert_number creates the number's row for its first send, returning
  * false when a concurrent first send created it first (the caller then
- * locks theirs; we waited for it to commit).  The new row is ours until we
- * commit, which is as good as locking it.  As INSERT ... ON CONFLICT DO
- * NOTHING: directly when the table allows (ja_insert_row_if_absent), else
- * through SQL.  Neither holds a lock per number to commit, so a
- * transaction may send to any number of new numbers.
+ * locks theirs; we waited for it to commit).  v/n receive the state before
+ * this send (no session, no sends).  The new row is ours until we commit,
+ * which is as good as locking it.  As INSERT ... ON CONFLICT DO NOTHING:
+ * directly when the table allows (ja_insert_row_if_absent), else through
+ * SQL.  Neither holds a lock per number to commit, so a transaction may
+ * send to any number of new numbers.
+ *
+ * The direct insert writes the row as this send will leave it (session,
+ * one send at now) and sets *fresh, which spares the send an update of
+ * it; a send refused after that deletes it (forget_number).
  */
 static bool
-insert_number(Datum client_id, Datum number, Datum *v, bool *n, ItemPointer tid)
+insert_number(Datum client_id, Datum number, const pg_uuid_t *session, TimestampTz now,
+			  Datum *v, bool *n, ItemPointer tid, bool *fresh)
 {
 	Oid			argtypes[2] = {TEXTOID, TEXTOID};
 	Datum		keys[2] = {client_id, number};
-	Datum		row[7] = {client_id, number, 0, 0, Int64GetDatum(0), 0, 0};
-	bool		row_nulls[7] = {false, false, true, false, false, true, true};
+	Datum		sent = TimestampTzGetDatum(now);
+	Datum		row[7] = {client_id, number, UUIDPGetDatum(session), 0, Int64GetDatum(1), sent, sent};
 	HeapTuple	tup;
 	TupleDesc	desc;
 	bool		isnull;
 	int			i;
 
-	row[3] = PointerGetDatum(construct_empty_array(TIMESTAMPTZOID));
-	switch (ja_insert_row_if_absent(&new_numbers_table, row, row_nulls, tid))
+	*fresh = false;
+	row[3] = PointerGetDatum(construct_array(&sent, 1, TIMESTAMPTZOID, sizeof(TimestampTz),
+											 FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	switch (ja_insert_row_if_absent(&new_numbers_table, row, NULL, tid))
 	{
 		case JA_INSERTED:
-			for (i = 0; i <= NC_FIRST_SENT; i++)
-			{
-				v[i] = row[i + 2];
-				n[i] = row_nulls[i + 2];
-			}
+			for (i = 0; i < NC_NCOLUMNS; i++)
+				n[i] = true;
+			v[NC_SENDS] = Int64GetDatum(0);
+			n[NC_SENDS] = false;
+			*fresh = true;
 			return true;
 		case JA_EXISTS:
 			return false;
@@ -162,18 +172,21 @@ insert_number(Datum client_id, Datum number, Datum *v, bool *n, ItemPointer tid)
 }
 
 /*
- * lock_number locks (creating if needed) the client's row for number and
- * reads its current session and recent send times.
+ * lock_number locks (creating if needed, for this send to session at now)
+ * the client's row for number and reads its current session and recent
+ * send times.
  */
 static void
-lock_number(Datum client_id, Datum number, NumberState *st)
+lock_number(Datum client_id, Datum number, const pg_uuid_t *session, TimestampTz now,
+			NumberState *st)
 {
 	Datum		keys[2] = {client_id, number};
 	Datum		v[NC_NCOLUMNS];
 	bool		n[NC_NCOLUMNS];
 
+	st->fresh = false;
 	if (!ja_row_fetch(&numbers_table, keys, true, v, n, &st->tid) &&
-		!insert_number(client_id, number, v, n, &st->tid) &&
+		!insert_number(client_id, number, session, now, v, n, &st->tid, &st->fresh) &&
 		!ja_row_fetch(&numbers_table, keys, true, v, n, &st->tid))
 		elog(ERROR, "could not lock number state");
 	st->has_session = !n[NC_SESSION];
@@ -196,6 +209,20 @@ lock_number(Datum client_id, Datum number, NumberState *st)
 			if (!nulls[i])
 				st->recent[st->nrecent++] = DatumGetTimestampTz(elems[i]);
 	}
+}
+
+/*
+ * forget_number deletes the row a refused first send inserted (st->fresh),
+ * so the refusal leaves nothing behind.
+ */
+static void
+forget_number(NumberState *st)
+{
+	Relation	rel = ja_table_open(&numbers_table, RowExclusiveLock);
+
+	simple_heap_delete(rel, &st->tid);
+	table_close(rel, NoLock);
+	st->fresh = false;
 }
 
 /* Columns of justauth.sessions a send writes (and, for the previous one, reads). */
@@ -523,8 +550,8 @@ wallet_balance(Datum client_id)
 static void
 record_accepted_send(Datum *values, const char *nulls)
 {
-	Oid			argtypes[13] = {UUIDOID, TEXTOID, TEXTOID, BYTEAOID, INT4OID, BOOLOID, TEXTOID,
-		TIMESTAMPTZOID, TIMESTAMPTZOID, UUIDOID, TIMESTAMPTZARRAYOID, INT2OID, TEXTOID};
+	Oid			argtypes[14] = {UUIDOID, TEXTOID, TEXTOID, BYTEAOID, INT4OID, BOOLOID, TEXTOID,
+		TIMESTAMPTZOID, TIMESTAMPTZOID, UUIDOID, TIMESTAMPTZARRAYOID, INT2OID, TEXTOID, INT8OID};
 
 	ja_keep_plan(&record_accepted_send_plan,
 				 "WITH s AS (INSERT INTO justauth.sessions (session_id, client_id, number, code_hash,"
@@ -533,7 +560,7 @@ record_accepted_send(Datum *values, const char *nulls)
 				 "     p AS (UPDATE justauth.sessions SET status = 'superseded'"
 				 "            WHERE session_id = $10 AND status = 'pending'),"
 				 "     n AS (UPDATE justauth.numbers SET current_session_id = $1, recent_sends = $11,"
-				 "                  sends = sends + 1, first_sent_at = coalesce(first_sent_at, $8),"
+				 "                  sends = $14, first_sent_at = coalesce(first_sent_at, $8),"
 				 "                  last_sent_at = $8"
 				 "            WHERE client_id = $2 AND number = $3),"
 				 "     l AS (INSERT INTO justauth.ledger (client_id, kind, amount, balance_after, shard,"
@@ -546,7 +573,7 @@ record_accepted_send(Datum *values, const char *nulls)
 				 "                  created_at, next_attempt_at)"
 				 "           SELECT $1, $2, $3, $13, $9, $8, $8 WHERE $13 IS NOT NULL)"
 				 "SELECT 1",
-				 13, argtypes);
+				 14, argtypes);
 	ja_exec(record_accepted_send_plan, values, nulls, 0);
 }
 
@@ -626,10 +653,11 @@ record_send_directly(Datum *values, const char *nulls, NumberState *st, int64 ba
 			elog(ERROR, "could not supersede the previous session");
 	}
 
+	if (!st->fresh)
 	{
 		/* first_sent_at last: set only on the number's first send */
 		static const int cols[5] = {NC_SESSION, NC_RECENT, NC_SENDS, NC_LAST_SENT, NC_FIRST_SENT};
-		Datum		nv[5] = {values[0], values[10], Int64GetDatum(st->sends + 1), values[7], values[7]};
+		Datum		nv[5] = {values[0], values[10], values[13], values[7], values[7]};
 
 		if (!ja_update_row(&numbers_table, &st->tid, st->has_first_sent ? 4 : 5, cols, nv, NULL))
 			elog(ERROR, "could not update the number's state");
@@ -692,14 +720,14 @@ justauth_send_otp(PG_FUNCTION_ARGS)
 	bool		idem_claimed = false;
 	bool		success = false;
 	TimestampTz now = GetCurrentTimestamp();
-	NumberState *st;
+	NumberState *st = NULL;
 	Datum		recent;
 	int			shard = -1;
 	int64		balance_after = -1;
 	pg_uuid_t	session;
 	uint8		code_hash[PG_SHA256_DIGEST_LENGTH];
-	Datum		values[13];
-	char		nulls[13];
+	Datum		values[14];
+	char		nulls[14];
 	char	   *request_id;
 	StringInfoData stored;
 
@@ -750,8 +778,9 @@ justauth_send_otp(PG_FUNCTION_ARGS)
 		}
 	}
 
+	ja_session_uuid(&session, now);
 	st = palloc(sizeof(NumberState));
-	lock_number(client_datum, number_datum, st);
+	lock_number(client_datum, number_datum, &session, now, st);
 	if (test_code == NULL)
 	{
 		if (!number_limits(&client, st, now, &reply) ||
@@ -776,7 +805,6 @@ justauth_send_otp(PG_FUNCTION_ARGS)
 	}
 	recent = recent_with_now(st, now, client.window_max_sends);
 
-	ja_random_uuid(&session);
 	ja_code_hmac(&session, code, code_hash);
 
 	memset(nulls, ' ', sizeof(nulls));
@@ -796,6 +824,7 @@ justauth_send_otp(PG_FUNCTION_ARGS)
 	nulls[11] = shard >= 0 ? ' ' : 'n';
 	values[12] = CStringGetTextDatum(code);
 	nulls[12] = (client.live && test_code == NULL) ? ' ' : 'n';
+	values[13] = Int64GetDatum(st->sends + 1);
 	if (shard >= 0 && balance_after < 0)
 		balance_after = wallet_balance(client_datum);
 	if (!record_send_directly(values, nulls, st, balance_after))
@@ -830,6 +859,8 @@ justauth_send_otp(PG_FUNCTION_ARGS)
 	success = true;
 
 done:
+	if (st != NULL && st->fresh && !success)
+		forget_number(st);
 	if (idem_claimed && !success)
 		idempotency_finish(client_datum, idem_datum, false, (Datum) 0, NULL, NULL, false);
 	SPI_finish();

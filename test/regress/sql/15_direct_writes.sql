@@ -107,3 +107,33 @@ SELECT count(*) AS via_dba_index FROM justauth.sessions s WHERE s.expires_at = (
 RESET enable_seqscan;
 RESET enable_bitmapscan;
 DROP INDEX justauth.dba_sessions_expiry;
+
+-- Session ids are version 7 UUIDs: the send time in milliseconds, then
+-- random bits, so ids of later sends sort after earlier ones.
+SELECT justauth_send_otp(:'cid', :'key', '919811100009') AS r9 \gset
+SELECT substr(:'r9'::jsonb->>'request_id', 15, 1) AS uuid_version,
+	   abs(('x' || substr(replace(:'r9'::jsonb->>'request_id', '-', ''), 1, 12))::bit(48)::bigint
+		   - (extract(epoch FROM clock_timestamp()) * 1000)::bigint) < 60000 AS time_prefix,
+	   (:'r8'::jsonb->>'request_id')::uuid < (:'r9'::jsonb->>'request_id')::uuid AS later_sorts_after;
+
+-- A number's first send writes its row as the send leaves it.  With a
+-- trigger on sessions the rest goes through SQL, which must not count the
+-- send twice.
+CREATE TRIGGER audit_sessions AFTER INSERT OR UPDATE ON justauth.sessions
+	FOR EACH ROW EXECUTE FUNCTION jt.audit_row();
+SELECT justauth_send_otp(:'cid', :'key', '919811100010') AS r10 \gset
+DROP TRIGGER audit_sessions ON justauth.sessions;
+SELECT justauth_send_otp(:'cid', :'key', '919811100011') AS r11 \gset
+SELECT n.number, n.sends, cardinality(n.recent_sends) AS recent,
+	   n.current_session_id = ((CASE n.number WHEN '919811100010' THEN :'r10' ELSE :'r11' END)::jsonb->>'request_id')::uuid AS current,
+	   n.first_sent_at = n.last_sent_at AND n.last_sent_at = n.recent_sends[1] AS times
+  FROM justauth.numbers n WHERE n.client_id = :'cid' AND n.number IN ('919811100010', '919811100011')
+ ORDER BY n.number;
+
+-- A first send refused after the number's row was written (the wallet is
+-- empty) takes the row back: the refusal leaves nothing behind.
+SELECT * FROM jt.client('direct-poor', 'sandbox', 1) \gset
+SELECT jt.show(justauth_send_otp(:'cid', :'key', '919811100012')) AS last_credit;
+SELECT jt.show(justauth_send_otp(:'cid', :'key', '919811100013')) AS no_credit;
+SELECT number, sends FROM justauth.numbers WHERE client_id = :'cid' ORDER BY number;
+SELECT jt.wallet(:'cid');
