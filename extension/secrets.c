@@ -49,6 +49,33 @@ fill_random(void *buf, size_t len)
 }
 
 /*
+ * draw_random fills buf (at most RANDOM_POOL_LEN bytes) from a per-backend
+ * pool of strong random bytes that is refilled RANDOM_POOL_LEN bytes at a
+ * time: each pg_strong_random call costs about as much as a whole verify's
+ * index probe, and every send needs a session id and a code.  Bytes are
+ * handed out once and wiped as they go; the pool is filled only in the
+ * backend that uses it (the postmaster never draws), so no two processes
+ * share it.
+ */
+#define RANDOM_POOL_LEN 512
+static void
+draw_random(void *buf, size_t len)
+{
+	static uint8 pool[RANDOM_POOL_LEN];
+	static size_t pool_left = 0;
+
+	Assert(len <= RANDOM_POOL_LEN);
+	if (pool_left < len)
+	{
+		fill_random(pool, RANDOM_POOL_LEN);
+		pool_left = RANDOM_POOL_LEN;
+	}
+	memcpy(buf, pool + RANDOM_POOL_LEN - pool_left, len);
+	explicit_bzero(pool + RANDOM_POOL_LEN - pool_left, len);
+	pool_left -= len;
+}
+
+/*
  * create_server_key writes a fresh key file.  The key is written to a
  * private temporary file and then hard-linked into place: link() never
  * replaces an existing file, so concurrent first uses agree on one key, and
@@ -238,7 +265,7 @@ ja_generate_code(int length, char *out)
 	limit = PG_UINT64_MAX - (PG_UINT64_MAX % modulus);
 	do
 	{
-		fill_random(&r, sizeof(r));
+		draw_random(&r, sizeof(r));
 	} while (r >= limit);
 	r %= modulus;
 	for (i = length - 1; i >= 0; i--)
@@ -331,7 +358,7 @@ ja_session_uuid(pg_uuid_t *uuid, TimestampTz now)
 		(uint64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY * 1000;
 	int			i;
 
-	fill_random(uuid->data + 6, UUID_LEN - 6);
+	draw_random(uuid->data + 6, UUID_LEN - 6);
 	for (i = 0; i < 6; i++)
 		uuid->data[i] = (uint8) (ms >> (8 * (5 - i)));
 	uuid->data[6] = (uuid->data[6] & 0x0f) | 0x70;
