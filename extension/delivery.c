@@ -137,7 +137,7 @@ ja_http_configure(void)
 
 	ja_free_headers();
 	initStringInfo(&buf);
-	appendStringInfo(&buf, "Authorization: Bearer %s", ja_access_token);
+	appendStringInfo(&buf, "Authorization: Bearer %s", ja_token());
 	headers = curl_slist_append(headers, "Content-Type: application/json");
 	headers = curl_slist_append(headers, "Accept: application/json");
 	headers = curl_slist_append(headers, "Expect:");

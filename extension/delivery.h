@@ -23,6 +23,7 @@ extern char *ja_api_url;
 extern char *ja_api_version;
 extern char *ja_phone_number_id;
 extern char *ja_access_token;
+extern char *ja_access_token_file;
 extern char *ja_template;
 extern char *ja_template_language;
 extern int	ja_max_messages_per_second;
@@ -37,6 +38,30 @@ extern int	ja_max_attempts;
 extern int	ja_config_error_retry_ms;
 
 extern void ja_define_delivery_settings(void);
+
+/* ---- access token (token_file.c) ---- */
+
+/* Why the worker has no usable access token. */
+typedef enum JaTokenProblem
+{
+	JA_TP_NONE = 0,				/* a token is loaded */
+	JA_TP_UNSET,				/* neither the setting nor the file is set */
+	JA_TP_BOTH_SET,				/* the setting and the file are both set */
+	JA_TP_UNREADABLE,			/* open/stat/read failed (errno kept) */
+	JA_TP_NOT_REGULAR,			/* not a regular file */
+	JA_TP_OWNER,				/* owned by neither the server's user nor root */
+	JA_TP_PERMISSIONS,			/* group or world access */
+	JA_TP_TOO_LARGE,			/* larger than JA_TOKEN_FILE_MAX */
+	JA_TP_EMPTY,				/* nothing but white space */
+	JA_TP_BAD_CHARACTERS		/* white space or control characters inside */
+} JaTokenProblem;
+
+#define JA_TOKEN_FILE_MAX 4096
+
+extern JaTokenProblem ja_token_load(void);
+extern const char *ja_token(void);
+extern JaTokenProblem ja_token_problem(int *saved_errno);
+extern char *ja_token_problem_text(int problem, int saved_errno);
 
 /* ---- shared state (wake.c) ---- */
 
@@ -62,7 +87,8 @@ typedef enum JaErrorKind
 	JA_EK_HTTP,					/* HTTP status without a usable error body */
 	JA_EK_TRANSPORT,			/* libcurl failure: code is a CURLcode */
 	JA_EK_DATABASE,				/* the worker's own SQL failed */
-	JA_EK_SETTINGS				/* a required setting is empty */
+	JA_EK_SETTINGS,				/* a required setting is empty */
+	JA_EK_TOKEN_FILE			/* no usable token: code is a JaTokenProblem, http the errno */
 } JaErrorKind;
 
 #define JA_RATE_SLOTS 8

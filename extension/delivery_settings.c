@@ -20,6 +20,7 @@ char	   *ja_api_url = NULL;
 char	   *ja_api_version = NULL;
 char	   *ja_phone_number_id = NULL;
 char	   *ja_access_token = NULL;
+char	   *ja_access_token_file = NULL;
 char	   *ja_template = NULL;
 char	   *ja_template_language = NULL;
 int			ja_max_messages_per_second = 80;
@@ -131,6 +132,15 @@ ja_define_delivery_settings(void)
 							   "",
 							   PGC_SIGHUP,
 							   GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL,
+							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("justauth.whatsapp_access_token_file",
+							   gettext_noop("File holding the WhatsApp Cloud API access token."),
+							   gettext_noop("Absolute, or relative to the data directory; mode 0600. Read by the delivery worker at start and at every reload. justauth.whatsapp_access_token must then be empty."),
+							   &ja_access_token_file,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY,
 							   NULL, NULL, NULL);
 
 	DefineCustomStringVariable("justauth.whatsapp_template",

@@ -114,9 +114,12 @@ justauth_delivery_init(void)
 
 /*
  * justauth_delivery_configured tells a live send whether its message can be
- * delivered: a token is set, the worker exists (library preloaded) and it
- * serves this database.  Otherwise the send is refused instead of queueing
- * a message nobody will ever send.  Needs a transaction (catalog lookup).
+ * delivered: a token or a token file is set, the worker exists (library
+ * preloaded) and it serves this database.  Otherwise the send is refused
+ * instead of queueing a message nobody will ever send.  Only the worker
+ * reads the token file: a bad one pauses delivery and the messages wait in
+ * the queue, as with a token WhatsApp refuses.  Needs a transaction
+ * (catalog lookup).
  */
 bool
 justauth_delivery_configured(void)
@@ -124,7 +127,8 @@ justauth_delivery_configured(void)
 	char	   *dbname;
 	bool		same;
 
-	if (ja_access_token == NULL || ja_access_token[0] == '\0')
+	if ((ja_access_token == NULL || ja_access_token[0] == '\0') &&
+		(ja_access_token_file == NULL || ja_access_token_file[0] == '\0'))
 		return false;
 	if (ja_shared == NULL)
 		return false;

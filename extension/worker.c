@@ -14,7 +14,8 @@
  * Authentication / configuration errors pause the whole worker (messages
  * stay queued, nothing is counted as failed) until the configuration is
  * reloaded or config_error_retry_ms passes, after which a single message
- * probes; rate-limit answers back the whole worker off exponentially.
+ * probes; rate-limit answers back the whole worker off exponentially.  An
+ * unusable access token file (token_file.c) pauses it until a reload.
  *
  *-------------------------------------------------------------------------
  */
@@ -103,7 +104,7 @@ ja_report_idle_reason(JaWorkerState state)
 		case JA_WS_NOT_CONFIGURED:
 			ereport(WARNING,
 					(errmsg("justauth delivery worker is idle: WhatsApp delivery is not configured"),
-					 errdetail("justauth.whatsapp_access_token or justauth.whatsapp_phone_number_id is empty."),
+					 errdetail("No access token (justauth.whatsapp_access_token or justauth.whatsapp_access_token_file) or justauth.whatsapp_phone_number_id is empty."),
 					 errhint("Set both in postgresql.conf and reload; meanwhile live sends are refused with delivery_not_configured.")));
 			break;
 		case JA_WS_NO_EXTENSION:
@@ -131,10 +132,14 @@ ja_worker_exit(int code, Datum arg)
 	pg_atomic_write_u32(&ja_shared->state, JA_WS_STOPPED);
 }
 
-/* Apply reloaded settings; a reload also ends a configuration pause. */
+/*
+ * Apply reloaded settings, (re)reading the access token file; a reload also
+ * ends a configuration pause.
+ */
 static void
 ja_apply_settings(void)
 {
+	(void) ja_token_load();
 	ja_http_configure();
 	ja_bucket_configure(&bucket, ja_max_messages_per_second);
 	if (paused_until != 0 && pause_state == JA_WS_PAUSED)
@@ -219,6 +224,8 @@ ja_round(void)
 	int64		reclaimed;
 	int64		due;
 	char		activity[64];
+	JaTokenProblem token_problem;
+	int			token_errno;
 	int			limit;
 	int			expired = 0;
 	int			n;
@@ -256,16 +263,26 @@ ja_round(void)
 	}
 
 	/*
-	 * Not configured, or paused: send nothing, but still expire (and refund)
-	 * the codes that run out meanwhile, waking up for the next one.
+	 * Not configured, no usable token, or paused: send nothing, but still
+	 * expire (and refund) the codes that run out meanwhile, waking up for the
+	 * next one.  A refused token file keeps the messages queued until a
+	 * reload reads a good one.
 	 */
-	if (ja_access_token[0] == '\0' || ja_phone_number_id[0] == '\0' ||
+	token_problem = ja_token_problem(&token_errno);
+	if (token_problem != JA_TP_NONE || ja_phone_number_id[0] == '\0' ||
 		paused_until != 0)
 	{
 		long		sleep_ms;
 		int64		expiry;
 
-		if (paused_until == 0)
+		if (paused_until == 0 && token_problem != JA_TP_NONE &&
+			token_problem != JA_TP_UNSET)
+		{
+			ja_set_state(JA_WS_PAUSED, "justauth: paused: access token configuration error");
+			ja_note_error(JA_EK_TOKEN_FILE, (int) token_problem, token_errno);
+			sleep_ms = ja_poll_interval_ms;
+		}
+		else if (paused_until == 0)
 		{
 			ja_set_state(JA_WS_NOT_CONFIGURED, "justauth: delivery not configured");
 			ja_note_error(JA_EK_SETTINGS, 0, 0);

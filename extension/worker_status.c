@@ -75,7 +75,9 @@ ja_last_error_text(JaErrorKind kind, int code, int http_status)
 		case JA_EK_DATABASE:
 			return pstrdup("the worker's SQL failed; see the server log");
 		case JA_EK_SETTINGS:
-			return pstrdup("justauth.whatsapp_access_token or justauth.whatsapp_phone_number_id is empty");
+			return pstrdup("no access token (justauth.whatsapp_access_token or justauth.whatsapp_access_token_file) or no justauth.whatsapp_phone_number_id");
+		case JA_EK_TOKEN_FILE:
+			return ja_token_problem_text(code, http_status);
 	}
 	return NULL;
 }

@@ -60,6 +60,7 @@ typedef struct Record
 	int			status;			/* HTTP status answered */
 	bool		auth_ok;
 	bool		body_ok;
+	char		bearer[128];	/* token presented ("" without "Bearer ") */
 	char		to[32];
 	char		body_code[24];
 	char		button_code[24];
@@ -80,7 +81,7 @@ static Rule rules[MAX_RULES];
 static int	nrules = 0;
 static long latency_ms = 0;
 static long hang_ms = 30000;
-static const char *token = "test-token";
+static char token[128] = "test-token";
 static const char *phone_number_id = NULL;
 static volatile sig_atomic_t stopping = 0;
 static unsigned long wamid_counter = 0;
@@ -385,8 +386,12 @@ handle_messages(struct mg_connection *conn, void *cbdata)
 	}
 
 	auth = mg_get_header(conn, "Authorization");
+	pthread_mutex_lock(&lock);
 	snprintf(expected, sizeof(expected), "Bearer %s", token);
+	pthread_mutex_unlock(&lock);
 	rec.auth_ok = auth != NULL && strcmp(auth, expected) == 0;
+	if (auth != NULL && strncmp(auth, "Bearer ", 7) == 0)
+		copy_str(rec.bearer, sizeof(rec.bearer), auth + 7);
 	rec.body_ok = check_body(body, len, &rec);
 	free(body);
 
@@ -490,9 +495,10 @@ qlong(const struct mg_request_info *ri, const char *name, long dflt)
 }
 
 /*
- * POST /_control?latency_ms=&hang_ms=&fail=&count=&to=
+ * POST /_control?latency_ms=&hang_ms=&fail=&count=&to=&token=
  * Adds a rule (fail=MODE, count requests or forever, optionally only for
- * recipient "to"); fail=none with no "to" clears all rules.
+ * recipient "to"); fail=none with no "to" clears all rules.  token=
+ * changes the accepted bearer token (a rotation at Meta).
  */
 static int
 handle_control(struct mg_connection *conn, void *cbdata)
@@ -500,10 +506,14 @@ handle_control(struct mg_connection *conn, void *cbdata)
 	const struct mg_request_info *ri = mg_get_request_info(conn);
 	char		mode[32];
 	char		to[32] = "";
+	char		new_token[128];
 
 	pthread_mutex_lock(&lock);
 	latency_ms = qlong(ri, "latency_ms", latency_ms);
 	hang_ms = qlong(ri, "hang_ms", hang_ms);
+	if (ri->query_string &&
+		mg_get_var(ri->query_string, strlen(ri->query_string), "token", new_token, sizeof(new_token)) > 0)
+		copy_str(token, sizeof(token), new_token);
 	if (ri->query_string &&
 		mg_get_var(ri->query_string, strlen(ri->query_string), "fail", mode, sizeof(mode)) > 0)
 	{
@@ -574,12 +584,13 @@ handle_requests(struct mg_connection *conn, void *cbdata)
 	{
 		Record	   *r = &records[i];
 
-		json_array_append_new(arr, json_pack("{s:I,s:f,s:i,s:b,s:b,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:s}",
+		json_array_append_new(arr, json_pack("{s:I,s:f,s:i,s:b,s:b,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:s}",
 											 "seq", (json_int_t) r->seq,
 											 "t_ms", r->t_ms,
 											 "status", r->status,
 											 "auth_ok", r->auth_ok,
 											 "body_ok", r->body_ok,
+											 "bearer", r->bearer,
 											 "to", r->to,
 											 "body_code", r->body_code,
 											 "button_code", r->button_code,
@@ -616,7 +627,7 @@ usage(void)
 			"                     [--threads N] [--latency-ms N] [--hang-ms N] [--fail MODE]\n"
 			"                     [--log FILE]\n"
 			"MODE: none | 500 | 429 | timeout | garbage | noid | <Meta error code>\n"
-			"control: POST /_control?latency_ms=N&hang_ms=N&fail=MODE&count=N&to=DIGITS\n"
+			"control: POST /_control?latency_ms=N&hang_ms=N&fail=MODE&count=N&to=DIGITS&token=TOKEN\n"
 			"         POST /_reset, GET /_requests?since=N\n");
 }
 
@@ -655,7 +666,7 @@ main(int argc, char **argv)
 				snprintf(listen, sizeof(listen), "127.0.0.1:%s", optarg);
 				break;
 			case 't':
-				token = optarg;
+				copy_str(token, sizeof(token), optarg);
 				break;
 			case 'i':
 				phone_number_id = optarg;
