@@ -9,7 +9,9 @@
  *			bounded batch with FOR UPDATE SKIP LOCKED, marking it 'sending'
  *			with attempts + 1 and next_attempt_at = visibility deadline;
  *	record: write every outcome of a batch with one UPDATE, then refund the
- *			failed and expired sends in the same transaction.
+ *			failed and expired sends in the same transaction; retried at
+ *			once (the outcomes are still in memory) if it loses a deadlock
+ *			or a lock wait, so that delivered messages are not sent again.
  *
  *-------------------------------------------------------------------------
  */
@@ -18,7 +20,9 @@
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "miscadmin.h"
 #include "pgstat.h"
+#include "postmaster/interrupt.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/snapmgr.h"
@@ -29,10 +33,14 @@
 
 #define JA_EXPIRE_BATCH 1000
 
+/* Tries of the record transaction when it fails on a lock (see below). */
+#define JA_RECORD_TRIES 3
+
 static SPIPlanPtr expire_plan = NULL;
 static SPIPlanPtr claim_plan = NULL;
 static SPIPlanPtr record_plan = NULL;
 static SPIPlanPtr refund_plan = NULL;
+static SPIPlanPtr lock_sessions_plan = NULL;
 static TimestampTz last_expiry_sweep = 0;
 static long expiry_sweep_interval_ms = 1000;
 
@@ -84,6 +92,40 @@ ja_plan(SPIPlanPtr *cache, const char *sql, int nargs, Oid *argtypes)
 		*cache = plan;
 	}
 	return *cache;
+}
+
+/*
+ * Lock the sessions about to be refunded, all of them and in session_id
+ * order, before any refund touches a wallet.  refund_session locks its
+ * session and then a wallet sub-balance, holding both to commit, and so
+ * does a send (it locks the number's previous session to supersede it,
+ * then debits).  Refunding a batch one session at a time would hold the
+ * sub-balance taken for the first session while waiting for the next
+ * one, which a resend to that number may hold while it waits for that
+ * very sub-balance: a deadlock that could abort the record transaction.
+ * With every session locked first, the worker only waits for sessions
+ * while it holds no sub-balance, like everyone else; the fixed order
+ * keeps it from deadlocking on sessions alone with any other session that
+ * locks several in the same order.
+ * refund_session's own FOR UPDATE is then a no-op.
+ */
+static void
+ja_lock_sessions(Datum *sessions, int n)
+{
+	Oid			types[1] = {UUIDARRAYOID};
+	Datum		values[1];
+	SPIPlanPtr	plan;
+
+	if (n == 0)
+		return;
+	plan = ja_plan(&lock_sessions_plan,
+				   "SELECT 1 FROM justauth.sessions WHERE session_id = ANY($1) "
+				   "ORDER BY session_id FOR UPDATE",
+				   1, types);
+	values[0] = PointerGetDatum(construct_array(sessions, n, UUIDOID, UUID_LEN, false,
+												TYPALIGN_CHAR));
+	if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "locking the sessions to refund failed");
 }
 
 /*
@@ -217,6 +259,7 @@ ja_queue_claim(JaMessage *msgs, int limit, int visibility_ms, int *expired)
 
 			sessions[i] = SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull);
 		}
+		ja_lock_sessions(sessions, (int) i);
 		ja_refund(sessions, (int) i, "expired");
 	}
 	if (limit == 0)
@@ -321,13 +364,13 @@ ja_outcome_status(JaOutcome outcome)
 }
 
 /*
- * ja_queue_record writes the outcome of every message of a batch in one
+ * ja_record_once writes the outcome of every message of a batch in one
  * statement, and refunds failed and expired sends in the same transaction.
  * Only rows still 'sending' are touched: a status webhook that already
  * settled a row wins.
  */
-void
-ja_queue_record(JaMessage *msgs, int n)
+static void
+ja_record_once(JaMessage *msgs, int n)
 {
 	Oid			types[8] = {INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT4ARRAYOID,
 	INT4ARRAYOID, TEXTARRAYOID, INT4ARRAYOID, INT4ARRAYOID};
@@ -336,14 +379,12 @@ ja_queue_record(JaMessage *msgs, int n)
 	bool	   *nulls[8];
 	Datum	   *failed_sessions;
 	Datum	   *expired_sessions;
+	Datum	   *refund_sessions;
 	int			nfailed = 0;
 	int			nexpired = 0;
 	SPIPlanPtr	plan;
 	uint64		i;
 	int			c;
-
-	if (n == 0)
-		return;
 
 	ja_begin("justauth: recording delivery results");
 
@@ -428,9 +469,93 @@ ja_queue_record(JaMessage *msgs, int n)
 		else if (strcmp(status, "expired") == 0)
 			expired_sessions[nexpired++] = session;
 	}
+
+	/* both kinds at once: no session is waited for after the first refund */
+	refund_sessions = palloc(sizeof(Datum) * (nfailed + nexpired + 1));
+	memcpy(refund_sessions, failed_sessions, sizeof(Datum) * nfailed);
+	memcpy(refund_sessions + nfailed, expired_sessions, sizeof(Datum) * nexpired);
+	ja_lock_sessions(refund_sessions, nfailed + nexpired);
 	ja_refund(failed_sessions, nfailed, "failed");
 	ja_refund(expired_sessions, nexpired, "expired");
 	ja_commit();
+}
+
+/* What a retryable failure of the record transaction was, for the log. */
+static const char *
+ja_record_retryable(int sqlerrcode)
+{
+	switch (sqlerrcode)
+	{
+		case ERRCODE_T_R_DEADLOCK_DETECTED:
+			return "a deadlock";
+		case ERRCODE_T_R_SERIALIZATION_FAILURE:
+			return "a serialization failure";
+		case ERRCODE_LOCK_NOT_AVAILABLE:
+			return "a lock wait";
+	}
+	return NULL;
+}
+
+/*
+ * ja_queue_record records a batch's outcomes (ja_record_once).  Those are
+ * the results of requests WhatsApp has already seen: if the transaction is
+ * lost, the messages stay 'sending' and are sent again once retaken.  So a
+ * transaction that fails only because of a concurrent session (deadlock
+ * victim, serialization failure, lock timeout) is rolled back and run again
+ * at once from the outcomes in memory, up to JA_RECORD_TRIES times; any
+ * other error, the last try's, or one during shutdown goes to the caller
+ * (worker.c logs it and retakes the batch).  msgs lives outside the
+ * transaction, and the caller's memory context is restored after the abort.
+ */
+void
+ja_queue_record(JaMessage *msgs, int n)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	volatile int attempt;
+
+	if (n == 0)
+		return;
+	for (attempt = 1;; attempt++)
+	{
+		volatile int sqlerrcode = 0;
+
+		PG_TRY();
+		{
+			ja_record_once(msgs, n);
+		}
+		PG_CATCH();
+		{
+			ErrorData  *edata;
+
+			MemoryContextSwitchTo(caller);
+			edata = CopyErrorData();
+			sqlerrcode = edata->sqlerrcode;
+			FreeErrorData(edata);
+			if (ja_record_retryable(sqlerrcode) == NULL ||
+				attempt >= JA_RECORD_TRIES || ShutdownRequestPending)
+				PG_RE_THROW();
+			HOLD_INTERRUPTS();
+			FlushErrorState();
+			AbortCurrentTransaction();
+			RESUME_INTERRUPTS();
+		}
+		PG_END_TRY();
+
+		if (sqlerrcode == 0)
+			return;
+
+		/* the abort left TopMemoryContext current */
+		MemoryContextSwitchTo(caller);
+
+		/* the SQLSTATE only: the error's detail may show other sessions' SQL */
+		ereport(LOG,
+				(errmsg("justauth: recording delivery results failed on %s (SQLSTATE %s); retrying, attempt %d of %d",
+						ja_record_retryable(sqlerrcode), unpack_sql_state(sqlerrcode),
+						attempt + 1, JA_RECORD_TRIES),
+				 errdetail("The outcomes of the batch's %d message(s) are recorded again, so that none is sent twice.",
+						   n)));
+		CHECK_FOR_INTERRUPTS();
+	}
 }
 
 /*
