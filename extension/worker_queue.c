@@ -25,6 +25,7 @@
 #include "postmaster/interrupt.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
@@ -210,6 +211,18 @@ ja_queue_claim(JaMessage *msgs, int limit, int visibility_ms, int *expired)
 	TimestampTz now;
 
 	ja_begin("justauth: claiming messages");
+
+	/*
+	 * The claim's commit need not reach disk before its requests start
+	 * (SET LOCAL synchronous_commit = off): a claim lost in a crash leaves
+	 * its messages queued, and they are sent again after the restart, just
+	 * as messages claimed and sent but not yet recorded are (reclaimed at
+	 * start-up).  The expiries and refunds made here commit or vanish
+	 * together, so every wallet still equals its ledger.  This takes a WAL
+	 * flush out of the way from a send's commit to its request.
+	 */
+	(void) set_config_option("synchronous_commit", "off", PGC_SUSET, PGC_S_SESSION,
+							 GUC_ACTION_LOCAL, true, 0, false);
 
 	/*
 	 * The expiry sweep walks the due queue, so with a large backlog it is
