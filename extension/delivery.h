@@ -59,6 +59,7 @@ typedef enum JaTokenProblem
 #define JA_TOKEN_FILE_MAX 4096
 
 extern JaTokenProblem ja_token_load(void);
+extern bool ja_token_configured(void);
 extern const char *ja_token(void);
 extern JaTokenProblem ja_token_problem(int *saved_errno);
 extern char *ja_token_problem_text(int problem, int saved_errno);

@@ -33,6 +33,24 @@ static char *file_token = NULL;
 static JaTokenProblem token_problem = JA_TP_UNSET;
 static int	token_errno = 0;
 
+/* Whether a string setting has a value (an empty string is unset). */
+static bool
+setting_given(const char *value)
+{
+	return value != NULL && value[0] != '\0';
+}
+
+/*
+ * ja_token_configured tells a backend whether a token is configured at
+ * all: the setting or the file.  Only the worker reads the file (see
+ * ja_token_load); a bad one pauses delivery rather than refusing sends.
+ */
+bool
+ja_token_configured(void)
+{
+	return setting_given(ja_access_token) || setting_given(ja_access_token_file);
+}
+
 /* Wipe and free the token read from the file, if any. */
 static void
 ja_token_forget(void)
@@ -178,8 +196,8 @@ JaTokenProblem
 ja_token_load(void)
 {
 	char		buf[JA_TOKEN_FILE_MAX + 2];
-	bool		have_setting = ja_access_token != NULL && ja_access_token[0] != '\0';
-	bool		have_file = ja_access_token_file != NULL && ja_access_token_file[0] != '\0';
+	bool		have_setting = setting_given(ja_access_token);
+	bool		have_file = setting_given(ja_access_token_file);
 	char	   *text;
 	char	   *shown;
 

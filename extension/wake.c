@@ -127,8 +127,7 @@ justauth_delivery_configured(void)
 	char	   *dbname;
 	bool		same;
 
-	if ((ja_access_token == NULL || ja_access_token[0] == '\0') &&
-		(ja_access_token_file == NULL || ja_access_token_file[0] == '\0'))
+	if (!ja_token_configured())
 		return false;
 	if (ja_shared == NULL)
 		return false;
