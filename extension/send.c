@@ -344,7 +344,10 @@ recent_with_now(const NumberState *st, TimestampTz now, int keep)
 /*
  * client_rate_limit enforces the optional per-client sends-per-minute cap.
  * Clients that set a cap serialize their sends on an advisory lock so the
- * count is exact; clients without one pay nothing.
+ * count is exact; clients without one pay nothing.  The sends counted are
+ * the client's debits: every send but a test number's debits one, with the
+ * session's creation time, and the ledger's (client_id, created_at) index
+ * serves the count, so sessions need no per-client time index of their own.
  */
 static bool
 client_rate_limit(const JaClient *client, Datum client_id, TimestampTz now, StringInfo reply)
@@ -365,8 +368,8 @@ client_rate_limit(const JaClient *client, Datum client_id, TimestampTz now, Stri
 	ja_exec(client_lock_plan, values, NULL, 0);
 	ja_keep_plan(&client_rate_plan,
 				 "SELECT count(*), min(created_at) FROM"
-				 " (SELECT created_at FROM justauth.sessions"
-				 "   WHERE client_id = $1 AND created_at > $2 AND NOT is_test"
+				 " (SELECT created_at FROM justauth.ledger"
+				 "   WHERE client_id = $1 AND created_at > $2 AND kind = 'debit'"
 				 "   ORDER BY created_at LIMIT $3) recent",
 				 3, argtypes);
 	ja_exec(client_rate_plan, values, NULL, 0);

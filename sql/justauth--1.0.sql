@@ -146,7 +146,8 @@ CREATE TABLE justauth.ledger (
 CREATE UNIQUE INDEX ledger_deposit_reference ON justauth.ledger (client_id, reference) WHERE kind = 'deposit';
 CREATE UNIQUE INDEX ledger_one_debit ON justauth.ledger (session_id) WHERE kind = 'debit';
 CREATE UNIQUE INDEX ledger_one_refund ON justauth.ledger (session_id) WHERE kind = 'refund';
-CREATE INDEX ledger_client ON justauth.ledger (client_id, entry_id);
+/* a client's statement by time, and its paid sends of the last minute (the per-client cap) */
+CREATE INDEX ledger_client ON justauth.ledger (client_id, created_at);
 
 COMMENT ON TABLE justauth.ledger IS
 'Append-only record of every wallet movement: one row per deposit, per debit (one per accepted send) and per refund (at most one per send). UPDATE, DELETE and TRUNCATE are refused.';
@@ -192,7 +193,6 @@ CREATE TABLE justauth.sessions (
 	last_attempt_at timestamptz
 ) WITH (fillfactor = 80);
 CREATE INDEX sessions_number ON justauth.sessions (client_id, number, created_at);
-CREATE INDEX sessions_client_time ON justauth.sessions (client_id, created_at);
 
 COMMENT ON TABLE justauth.sessions IS
 'One row per accepted send (request_id = session_id). The code is kept only as HMAC-SHA256 under a server key that is not stored in the database. Expiry is computed from expires_at; justauth.session_audit shows the effective status.';

@@ -66,6 +66,19 @@ SELECT i, jt.show(justauth_send_otp(:'cid', :'key', '91987654340' || i)) AS repl
 SELECT * FROM jt.client('per-minute-other', 'sandbox', 10) \gset other_
 SELECT jt.show(justauth_send_otp(:'other_cid', :'other_key', '919876543301')) AS other_client;
 UPDATE justauth.clients SET max_sends_per_minute = 0 WHERE client_id = :'cid';
+-- The cap counts paid sends (the client's debits): test-number sends are free
+-- and do not count, and a refund does not give a send back.
+SELECT * FROM jt.client('per-minute-test', 'sandbox', 10) \gset t_
+UPDATE justauth.clients SET max_sends_per_minute = 2 WHERE client_id = :'t_cid';
+SELECT justauth.justauth_add_test_number(:'t_cid', '919000000077', '123456') AS test_number;
+SELECT i, jt.show(justauth_send_otp(:'t_cid', :'t_key', '919000000077')) AS test_send
+  FROM generate_series(1, 3) i;
+SELECT justauth_send_otp(:'t_cid', :'t_key', '919876543501') AS r \gset
+SELECT jt.show(:'r') AS paid_1;
+SELECT justauth.refund_session((:'r'::jsonb->>'request_id')::uuid, 'regress: refund does not uncount') AS refunded;
+SELECT jt.show(justauth_send_otp(:'t_cid', :'t_key', '919876543502')) AS paid_2;
+SELECT jt.show(justauth_send_otp(:'t_cid', :'t_key', '919876543503')) AS paid_3_capped;
+SELECT jt.wallet(:'t_cid');
 
 -- Limits are per client: another client may send to a number in cooldown here.
 SELECT * FROM jt.client('limits-a', 'sandbox', 10) \gset a_
