@@ -32,6 +32,7 @@ _PG_init(void)
 {
 	if (IsBinaryUpgrade)
 		return;
+	ja_define_guess_settings();
 	justauth_delivery_init();
 	MarkGUCPrefixReserved("justauth");
 }

@@ -157,6 +157,11 @@ extern void ja_seal_code(const pg_uuid_t *session, const char *code, uint8 *out,
 extern bool ja_equal_ct(const uint8 *a, const uint8 *b, size_t len);
 extern void ja_session_uuid(pg_uuid_t *uuid, TimestampTz now);
 
+/* guess_commit.c */
+extern void ja_define_guess_settings(void);
+extern bool ja_guess_may_skip_flush(void);
+extern void ja_guess_written(void);
+
 /*
  * delivery interface (implemented by the delivery worker modules):
  *   justauth_delivery_init()        from _PG_init: GUCs, shmem, bgworker
