@@ -214,6 +214,22 @@ sub code_of
 	return $data->{message_simulated} =~ /code is (\d+)\./ ? $1 : undef;
 }
 
+# Sends a sandbox code to number through the gateway and verifies it: both
+# answer 200, the send reply carries the code, and the code is approved.
+# Test names start with name.
+sub send_verify
+{
+	my ($self, $name, $id, $key, $number) = @_;
+	my $res = $self->request('POST', "/api/v1/send-otp?client-id=$id&api-key=$key&number=$number");
+	is($res->{status}, 200, "$name: send 200") or diag($res->{content});
+	my $code = code_of(json_body($res));
+	like($code // '', qr/^\d{6}$/, "$name: the send reply carries the code");
+	$res = $self->request('POST', "/api/v1/verify-otp?client-id=$id&number=$number&otp=" . ($code // 'x'));
+	is($res->{status}, 200, "$name: verify 200") or diag($res->{content});
+	is((json_body($res) // {})->{status}, 'approved', "$name: the code verifies");
+	return;
+}
+
 # ---- JSON schema subset for OpenAPI 3 response validation ----
 
 # Resolves a local $ref.
