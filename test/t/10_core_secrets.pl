@@ -6,6 +6,7 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use Digest::SHA qw(hmac_sha256_hex);
 
 my $node = PostgreSQL::Test::Cluster->new('core');
 $node->init;
@@ -52,6 +53,26 @@ is($node->safe_psql('postgres',
 	't', 'idempotent replay returns the identical reply from the sealed code');
 like($node->safe_psql('postgres', "SELECT justauth_verify_otp('$cid', '919876543210', '$code')"),
 	qr/"OTP Verified"/, 'the code verifies');
+
+# Stored hashes are HMAC-SHA256(server key, "code:" || session id || code):
+# the first of a backend (which keys its HMAC context) and the later ones
+# (which reuse the keyed context) alike.
+my $server_key = slurp_file($keyfile);
+my @rows = split /\n/, $node->safe_psql('postgres', qq{
+	SELECT substring(justauth_send_otp('$cid', '$key', (919000000100 + g)::text)->>'message_simulated'
+					 from 'is ([0-9]+)\\.')
+	  FROM generate_series(1, 3) g;
+	SELECT replace(s.session_id::text, '-', '') || ' ' || encode(s.code_hash, 'hex')
+	  FROM justauth.sessions s JOIN justauth.numbers n ON n.current_session_id = s.session_id
+	 WHERE n.client_id = '$cid' AND n.number BETWEEN '919000000101' AND '919000000103'
+	 ORDER BY n.number});
+is(scalar(@rows), 6, 'three sends in one backend, three sessions');
+for my $i (0 .. 2)
+{
+	my ($sid, $hash) = split / /, $rows[ $i + 3 ];
+	is($hash, hmac_sha256_hex('code:' . pack('H*', $sid) . $rows[$i], $server_key),
+		"send @{[$i + 1]} of a backend stores HMAC-SHA256(server key, code: || session || code)");
+}
 
 # A key file others can read is refused, loudly and with its own SQLSTATE.
 chmod 0644, $keyfile;
