@@ -173,7 +173,7 @@ ja_api_key_matches(const JaClient *client, const char *api_key)
 bool
 ja_authenticate(const char *client_id, const char *api_key, bool verify,
 				const char *number_in, JaClient *client, char *number,
-				size_t numberlen, StringInfo reply)
+				size_t numberlen, JaReply *reply)
 {
 	if (!ja_load_client(client_id, client))
 	{

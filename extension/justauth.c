@@ -46,7 +46,7 @@ _PG_init(void)
  */
 char *
 ja_text_arg(FunctionCallInfo fcinfo, int argno, const char *name,
-			bool required, StringInfo reply)
+			bool required, JaReply *reply)
 {
 	text	   *t;
 	size_t		len;

@@ -15,6 +15,7 @@
 #include "nodes/lockoptions.h"
 #include "storage/itemptr.h"
 #include "storage/lockdefs.h"
+#include "utils/jsonb.h"
 #include "utils/relcache.h"
 #include "utils/snapshot.h"
 #include "utils/uuid.h"
@@ -117,16 +118,52 @@ typedef enum JaInsert
 extern JaInsert ja_insert_row_if_absent(JaTable *t, const Datum *values, const bool *nulls,
 										ItemPointer tid);
 
+/*
+ * reply.c: a reply is a flat JSON object, kept as fields until it becomes a
+ * jsonb datum (built directly, not printed and parsed again).  Its strings
+ * are copied into the memory context that was current at ja_reply_init, so
+ * a reply survives SPI_finish; keys must be string constants.
+ */
+typedef enum JaReplyKind
+{
+	JA_REPLY_BOOL,
+	JA_REPLY_STRING,
+	JA_REPLY_INT
+} JaReplyKind;
+
+typedef struct JaReplyField
+{
+	const char *key;
+	JaReplyKind kind;
+	const char *str;
+	int64		num;			/* an int, or a bool as 0/1 */
+} JaReplyField;
+
+#define JA_REPLY_MAX_FIELDS 6
+
+typedef struct JaReply
+{
+	MemoryContext cxt;
+	Jsonb	   *base;			/* a stored reply the fields extend, or NULL */
+	int			nfields;
+	JaReplyField fields[JA_REPLY_MAX_FIELDS];
+} JaReply;
+
+extern void ja_reply_init(JaReply *reply);
+extern void ja_reply_reset(JaReply *reply);
+extern void ja_reply_bool(JaReply *reply, const char *key, bool value);
+extern void ja_reply_string(JaReply *reply, const char *key, const char *value);
+extern void ja_reply_int(JaReply *reply, const char *key, int64 value);
+extern void ja_reply_extend(JaReply *reply, Jsonb *stored);
+extern void ja_reply_error(JaReply *reply, const char *error, const char *message);
+extern void ja_reply_error_n(JaReply *reply, const char *error, const char *message,
+							 const char *key, int64 value);
+extern Datum ja_reply_jsonb(JaReply *reply);
+extern void ja_sandbox_message(StringInfo buf, const char *code, int ttl_seconds);
+
 /* justauth.c */
 extern char *ja_text_arg(FunctionCallInfo fcinfo, int argno, const char *name,
-						 bool required, StringInfo reply);
-
-/* reply.c */
-extern void ja_reply_error(StringInfo reply, const char *error, const char *message);
-extern void ja_reply_error_n(StringInfo reply, const char *error, const char *message,
-							 const char *key, int64 value);
-extern Datum ja_reply_jsonb(StringInfo reply);
-extern void ja_sandbox_message(StringInfo buf, const char *code, int ttl_seconds);
+						 bool required, JaReply *reply);
 
 /* client.c (SPI helpers shared by all modules) */
 struct _SPI_plan;
@@ -138,7 +175,7 @@ extern bool ja_load_client(const char *client_id, JaClient *client);
 extern bool ja_api_key_matches(const JaClient *client, const char *api_key);
 extern bool ja_authenticate(const char *client_id, const char *api_key, bool verify,
 							const char *number_in, JaClient *client, char *number,
-							size_t numberlen, StringInfo reply);
+							size_t numberlen, JaReply *reply);
 
 /* wallet.c */
 extern int	ja_wallet_debit(const char *client_id, int64 *balance_after);

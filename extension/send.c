@@ -22,7 +22,6 @@
 #include "executor/spi.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/json.h"
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
 
@@ -285,7 +284,7 @@ lock_session(NumberState *st)
  * number's recent sends; on refusal it writes the reply and returns false.
  */
 static bool
-number_limits(const JaClient *client, const NumberState *st, TimestampTz now, StringInfo reply)
+number_limits(const JaClient *client, const NumberState *st, TimestampTz now, JaReply *reply)
 {
 	TimestampTz window_start = now - (int64) client->window_seconds * USECS_PER_SEC;
 	int			first = 0;
@@ -350,7 +349,7 @@ recent_with_now(const NumberState *st, TimestampTz now, int keep)
  * serves the count, so sessions need no per-client time index of their own.
  */
 static bool
-client_rate_limit(const JaClient *client, Datum client_id, TimestampTz now, StringInfo reply)
+client_rate_limit(const JaClient *client, Datum client_id, TimestampTz now, JaReply *reply)
 {
 	Oid			argtypes[3] = {TEXTOID, TIMESTAMPTZOID, INT4OID};
 	Datum		values[3];
@@ -403,7 +402,7 @@ typedef enum IdemResult
  * send with the same key makes this wait until it commits or aborts.
  */
 static IdemResult
-idempotency_claim(Datum client_id, Datum key, const char *number, TimestampTz now, StringInfo reply)
+idempotency_claim(Datum client_id, Datum key, const char *number, TimestampTz now, JaReply *reply)
 {
 	Oid			argtypes[4] = {TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID};
 	Datum		values[4];
@@ -411,7 +410,8 @@ idempotency_claim(Datum client_id, Datum key, const char *number, TimestampTz no
 	TupleDesc	desc;
 	bool		isnull;
 	char	   *stored_number;
-	char	   *stored_reply;
+	Datum		stored_reply;
+	bool		no_reply;
 	Datum		sealed;
 
 	values[0] = client_id;
@@ -431,7 +431,7 @@ idempotency_claim(Datum client_id, Datum key, const char *number, TimestampTz no
 		return IDEM_CLAIMED;
 
 	ja_keep_plan(&idem_get_plan,
-				 "SELECT number, reply::text, session_id, code_sealed, (reply->>'expires_in')::int"
+				 "SELECT number, reply, session_id, code_sealed, (reply->>'expires_in')::int"
 				 "  FROM justauth.idempotency_keys WHERE client_id = $1 AND idempotency_key = $2",
 				 2, argtypes);
 	if (ja_exec(idem_get_plan, values, NULL, 1) == 0)
@@ -439,18 +439,17 @@ idempotency_claim(Datum client_id, Datum key, const char *number, TimestampTz no
 	tup = SPI_tuptable->vals[0];
 	desc = SPI_tuptable->tupdesc;
 	stored_number = SPI_getvalue(tup, desc, 1);
-	stored_reply = SPI_getvalue(tup, desc, 2);
-	if (strcmp(stored_number, number) != 0 || stored_reply == NULL)
+	stored_reply = SPI_getbinval(tup, desc, 2, &no_reply);
+	if (strcmp(stored_number, number) != 0 || no_reply)
 	{
 		ja_reply_error(reply, "idempotency_conflict",
-					   stored_reply == NULL ?
+					   no_reply ?
 					   "A send with this idempotency key is still in progress in this transaction" :
 					   "This idempotency key was already used for another number");
 		return IDEM_CONFLICT;
 	}
 
-	resetStringInfo(reply);
-	appendStringInfoString(reply, stored_reply);
+	ja_reply_extend(reply, DatumGetJsonbP(stored_reply));
 	sealed = SPI_getbinval(tup, desc, 4, &isnull);
 	if (!isnull)
 	{
@@ -474,10 +473,7 @@ idempotency_claim(Datum client_id, Datum key, const char *number, TimestampTz no
 		}
 		initStringInfo(&msg);
 		ja_sandbox_message(&msg, code, ttl);
-		reply->data[--reply->len] = '\0';	/* drop the closing brace */
-		appendStringInfoString(reply, ", \"message_simulated\": ");
-		escape_json(reply, msg.data);
-		appendStringInfoChar(reply, '}');
+		ja_reply_string(reply, "message_simulated", msg.data);
 		explicit_bzero(code, sizeof(code));
 		explicit_bzero(msg.data, msg.len);
 	}
@@ -490,9 +486,9 @@ idempotency_claim(Datum client_id, Datum key, const char *number, TimestampTz no
  */
 static void
 idempotency_finish(Datum client_id, Datum key, bool success, Datum session,
-				   const char *stored_reply, const char *code, bool sandbox)
+				   Datum stored_reply, const char *code, bool sandbox)
 {
-	Oid			argtypes[5] = {TEXTOID, TEXTOID, UUIDOID, TEXTOID, BYTEAOID};
+	Oid			argtypes[5] = {TEXTOID, TEXTOID, UUIDOID, JSONBOID, BYTEAOID};
 	Datum		values[5];
 	char		nulls[5] = {' ', ' ', ' ', ' ', 'n'};
 
@@ -508,7 +504,7 @@ idempotency_finish(Datum client_id, Datum key, bool success, Datum session,
 		return;
 	}
 	values[2] = session;
-	values[3] = CStringGetTextDatum(stored_reply);
+	values[3] = stored_reply;
 	if (sandbox)
 	{
 		uint8		sealed[16];
@@ -520,7 +516,7 @@ idempotency_finish(Datum client_id, Datum key, bool success, Datum session,
 	}
 	ja_keep_plan(&idem_set_plan,
 				 "UPDATE justauth.idempotency_keys"
-				 "   SET session_id = $3, reply = $4::jsonb, code_sealed = $5"
+				 "   SET session_id = $3, reply = $4, code_sealed = $5"
 				 " WHERE client_id = $1 AND idempotency_key = $2",
 				 5, argtypes);
 	ja_exec(idem_set_plan, values, nulls, 0);
@@ -708,7 +704,7 @@ record_send_directly(Datum *values, const char *nulls, NumberState *st, int64 ba
 Datum
 justauth_send_otp(PG_FUNCTION_ARGS)
 {
-	StringInfoData reply;
+	JaReply		reply;
 	char	   *client_id;
 	char	   *api_key;
 	char	   *number_in;
@@ -732,9 +728,8 @@ justauth_send_otp(PG_FUNCTION_ARGS)
 	Datum		values[14];
 	char		nulls[14];
 	char	   *request_id;
-	StringInfoData stored;
 
-	initStringInfo(&reply);
+	ja_reply_init(&reply);
 	if ((client_id = ja_text_arg(fcinfo, 0, "client-id", true, &reply)) == NULL ||
 		(api_key = ja_text_arg(fcinfo, 1, "api-key", true, &reply)) == NULL ||
 		(number_in = ja_text_arg(fcinfo, 2, "number", true, &reply)) == NULL)
@@ -837,25 +832,22 @@ justauth_send_otp(PG_FUNCTION_ARGS)
 
 	/* The stored (replayable) reply never holds the code in clear. */
 	request_id = DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(&session)));
-	initStringInfo(&stored);
-	appendStringInfo(&stored, "{\"success\": true, \"request_id\": \"%s\", \"expires_in\": %d%s}",
-					 request_id, client.ttl_seconds,
-					 client.live ? ", \"message\": \"OTP sent\"" : "");
+	ja_reply_reset(&reply);
+	ja_reply_bool(&reply, "success", true);
+	ja_reply_string(&reply, "request_id", request_id);
+	ja_reply_int(&reply, "expires_in", client.ttl_seconds);
+	if (client.live)
+		ja_reply_string(&reply, "message", "OTP sent");
 	if (idem_claimed)
 		idempotency_finish(client_datum, idem_datum, true, UUIDPGetDatum(&session),
-						   stored.data, code, !client.live);
-	resetStringInfo(&reply);
-	appendStringInfoString(&reply, stored.data);
+						   ja_reply_jsonb(&reply), code, !client.live);
 	if (!client.live)
 	{
 		StringInfoData msg;
 
 		initStringInfo(&msg);
 		ja_sandbox_message(&msg, code, client.ttl_seconds);
-		reply.data[--reply.len] = '\0';
-		appendStringInfoString(&reply, ", \"message_simulated\": ");
-		escape_json(&reply, msg.data);
-		appendStringInfoChar(&reply, '}');
+		ja_reply_string(&reply, "message_simulated", msg.data);
 		explicit_bzero(msg.data, msg.len);
 	}
 	explicit_bzero(code, sizeof(code));
@@ -865,7 +857,7 @@ done:
 	if (st != NULL && st->fresh && !success)
 		forget_number(st);
 	if (idem_claimed && !success)
-		idempotency_finish(client_datum, idem_datum, false, (Datum) 0, NULL, NULL, false);
+		idempotency_finish(client_datum, idem_datum, false, (Datum) 0, (Datum) 0, NULL, false);
 	SPI_finish();
 	PG_RETURN_DATUM(ja_reply_jsonb(&reply));
 }

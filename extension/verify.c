@@ -195,7 +195,7 @@ matches_superseded(TimestampTz now, Datum client_id, Datum number, const char *o
 Datum
 justauth_verify_otp(PG_FUNCTION_ARGS)
 {
-	StringInfoData reply;
+	JaReply		reply;
 	char	   *client_id;
 	char	   *number_in;
 	char	   *otp;
@@ -220,7 +220,7 @@ justauth_verify_otp(PG_FUNCTION_ARGS)
 	bool		may_skip_flush = ja_guess_may_skip_flush();
 	int64		sends = 0;
 
-	initStringInfo(&reply);
+	ja_reply_init(&reply);
 	if ((client_id = ja_text_arg(fcinfo, 0, "client-id", true, &reply)) == NULL ||
 		(number_in = ja_text_arg(fcinfo, 1, "number", true, &reply)) == NULL ||
 		(otp = ja_text_arg(fcinfo, 2, "otp", true, &reply)) == NULL)
@@ -306,10 +306,11 @@ justauth_verify_otp(PG_FUNCTION_ARGS)
 			char	   *request_id = DatumGetCString(DirectFunctionCall1(uuid_out,
 																		 UUIDPGetDatum(&session)));
 
-			resetStringInfo(&reply);
-			appendStringInfo(&reply,
-							 "{\"success\": true, \"message\": \"OTP Verified\", \"status\": \"approved\","
-							 " \"request_id\": \"%s\"}", request_id);
+			ja_reply_reset(&reply);
+			ja_reply_bool(&reply, "success", true);
+			ja_reply_string(&reply, "message", "OTP Verified");
+			ja_reply_string(&reply, "status", "approved");
+			ja_reply_string(&reply, "request_id", request_id);
 			goto done;
 		}
 		break;
