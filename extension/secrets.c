@@ -182,42 +182,47 @@ load_server_key(void)
 }
 
 /*
- * hmac_context returns this backend's HMAC-SHA256 context, created on first
- * use under a resource owner of its own (so it outlives transactions) and
- * keyed with the server key once.  Creating and keying a context per call
- * made OpenSSL 3 look up SHA-256 three times and hash both key pads: a fifth
- * of a verify's instructions.
+ * This backend's hash contexts, created on first use under a resource owner
+ * of their own so they live as long as the backend, not the transaction.
+ * Creating a context per call made OpenSSL 3 look SHA-256 up again each time
+ * (and, for HMAC, hash both key pads): a fifth of a verify's instructions.
  */
-static pg_hmac_ctx *
-hmac_context(void)
+static pg_hmac_ctx *hmac_ctx = NULL;
+static pg_cryptohash_ctx *sha256_ctx = NULL;
+
+/*
+ * create_hash_contexts creates whichever of the contexts is missing.
+ */
+static void
+create_hash_contexts(void)
 {
-	static pg_hmac_ctx *ctx = NULL;
 	static ResourceOwner owner = NULL;
+	ResourceOwner save_owner = CurrentResourceOwner;
+	MemoryContext save_cxt;
 
-	if (ctx == NULL)
+	if (hmac_ctx != NULL && sha256_ctx != NULL)
+		return;
+	save_cxt = MemoryContextSwitchTo(TopMemoryContext);
+	PG_TRY();
 	{
-		ResourceOwner save_owner = CurrentResourceOwner;
-		MemoryContext save_cxt = MemoryContextSwitchTo(TopMemoryContext);
-
 		if (owner == NULL)
-			owner = ResourceOwnerCreate(NULL, "justauth HMAC");
+			owner = ResourceOwnerCreate(NULL, "justauth hash contexts");
 		CurrentResourceOwner = owner;
-		PG_TRY();
-		{
-			ctx = pg_hmac_create(PG_SHA256);
-		}
-		PG_FINALLY();
-		{
-			CurrentResourceOwner = save_owner;
-			MemoryContextSwitchTo(save_cxt);
-		}
-		PG_END_TRY();
-		if (ctx == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_OUT_OF_MEMORY),
-					 errmsg("out of memory")));
+		if (hmac_ctx == NULL)
+			hmac_ctx = pg_hmac_create(PG_SHA256);
+		if (sha256_ctx == NULL)
+			sha256_ctx = pg_cryptohash_create(PG_SHA256);
 	}
-	return ctx;
+	PG_FINALLY();
+	{
+		CurrentResourceOwner = save_owner;
+		MemoryContextSwitchTo(save_cxt);
+	}
+	PG_END_TRY();
+	if (hmac_ctx == NULL || sha256_ctx == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
 }
 
 /*
@@ -236,7 +241,8 @@ hmac_sha256(const uint8 *a, size_t alen, const uint8 *b, size_t blen, uint8 *out
 	int			rc;
 
 	load_server_key();
-	ctx = hmac_context();
+	create_hash_contexts();
+	ctx = hmac_ctx;
 #ifdef USE_OPENSSL
 	rc = keyed ? pg_hmac_init(ctx, NULL, 0) : pg_hmac_init(ctx, server_key, SERVER_KEY_LEN);
 #else
@@ -327,24 +333,16 @@ ja_generate_code(int length, char *out)
 void
 ja_sha256(const char *data, size_t len, uint8 *out)
 {
-	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
+	pg_cryptohash_ctx *ctx;
 
-	if (ctx == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OUT_OF_MEMORY),
-				 errmsg("out of memory")));
+	create_hash_contexts();
+	ctx = sha256_ctx;
 	if (pg_cryptohash_init(ctx) < 0 ||
 		pg_cryptohash_update(ctx, (const uint8 *) data, len) < 0 ||
 		pg_cryptohash_final(ctx, out, PG_SHA256_DIGEST_LENGTH) < 0)
-	{
-		const char *err = pg_cryptohash_error(ctx);
-
-		pg_cryptohash_free(ctx);
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("could not compute SHA-256: %s", err)));
-	}
-	pg_cryptohash_free(ctx);
+				 errmsg("could not compute SHA-256: %s", pg_cryptohash_error(ctx))));
 }
 
 /*
