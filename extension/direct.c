@@ -703,9 +703,16 @@ ja_insert_row(JaTable *t, const Datum *values, const bool *nulls, ItemPointer ti
  * cannot see is a serialization failure), or JA_INSERT_SQL, having written
  * nothing, when the table does not allow a direct insert or has an identity
  * column (see direct_insert_possible).
+ *
+ * looked says the caller has just found no row with the key: the first
+ * attempt then skips the check (a btree descent per unique index) and goes
+ * straight to the speculative insert, whose index entries find any row that
+ * appeared meanwhile, committed or not; such a clash takes the row back and
+ * the next attempt checks first, as ON CONFLICT's retry does.
  */
 JaInsert
-ja_insert_row_if_absent(JaTable *t, const Datum *values, const bool *nulls, ItemPointer tid)
+ja_insert_row_if_absent(JaTable *t, const Datum *values, const bool *nulls, bool looked,
+						ItemPointer tid)
 {
 	Relation	rel = ja_table_open(t, RowExclusiveLock);
 	TupleDesc	desc = RelationGetDescr(rel);
@@ -735,7 +742,9 @@ ja_insert_row_if_absent(JaTable *t, const Datum *values, const bool *nulls, Item
 		bool		clash = false;
 
 		CHECK_FOR_INTERRUPTS();
-		if (!ExecCheckIndexConstraints(rri, slot, estate, &conflict, NIL))
+		if (looked)
+			looked = false;
+		else if (!ExecCheckIndexConstraints(rri, slot, estate, &conflict, NIL))
 		{
 			/* as ExecCheckTIDVisible: a row our snapshot cannot see, under RR */
 			if (IsolationUsesXactSnapshot())

@@ -116,7 +116,7 @@ typedef enum JaInsert
 	JA_INSERT_SQL
 } JaInsert;
 extern JaInsert ja_insert_row_if_absent(JaTable *t, const Datum *values, const bool *nulls,
-										ItemPointer tid);
+										bool looked, ItemPointer tid);
 
 /*
  * reply.c: a reply is a flat JSON object, kept as fields until it becomes a

@@ -140,7 +140,8 @@ insert_number(Datum client_id, Datum number, const pg_uuid_t *session, Timestamp
 	*fresh = false;
 	row[3] = PointerGetDatum(construct_array(&sent, 1, TIMESTAMPTZOID, sizeof(TimestampTz),
 											 FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	switch (ja_insert_row_if_absent(&new_numbers_table, row, NULL, tid))
+	/* lock_number has just looked for the row */
+	switch (ja_insert_row_if_absent(&new_numbers_table, row, NULL, true, tid))
 	{
 		case JA_INSERTED:
 			for (i = 0; i < NC_NCOLUMNS; i++)
