@@ -129,7 +129,7 @@ unix_socket_directories = '$WORK'
 max_connections = 120
 shared_buffers = 512MB
 synchronous_commit = on
-max_wal_size = 4GB
+max_wal_size = 16GB
 checkpoint_timeout = 30min
 shared_preload_libraries = 'justauth'
 justauth.whatsapp_access_token = 'bench-token'
@@ -157,6 +157,10 @@ CONF
 			-t 500 -f "$top/bench/pgbench/$s.sql" "$DB" >/dev/null
 	done
 	psql_on "$port" -c "VACUUM ANALYZE" >/dev/null
+	# Every case runs between checkpoints: with max_wal_size 16 GB the run
+	# (about 3 GB of WAL on cluster A) triggers none, so no 5 s round gets a
+	# checkpoint's burst of full-page images by chance.
+	psql_on "$port" -c "CHECKPOINT" >/dev/null
 }
 psql_on() {
 	local port=$1
@@ -186,6 +190,9 @@ start_cluster "$WORK/pg-a" "$PORT" "$WORK/server" <<CONF
 justauth.whatsapp_api_url = 'http://127.0.0.1:$MOCK_A'
 justauth.max_messages_per_second = 1
 CONF
+# what cluster A writes and whether a checkpoint still lands in a case
+ckpt_sql="SELECT pg_current_wal_lsn() || ' ' || (checkpoints_timed + checkpoints_req) FROM pg_stat_bgwriter"
+read -r wal_start ckpt_start <<<"$(psql_b -At -c "$ckpt_sql")"
 pg_settings_dump=$(psql_b -At -F ' = ' -c "SELECT name, setting || coalesce(' ' || unit, '') FROM pg_settings
 	WHERE name IN ('shared_buffers', 'synchronous_commit', 'fsync', 'wal_level', 'max_wal_size',
 		'checkpoint_timeout', 'max_connections', 'shared_preload_libraries', 'autovacuum',
@@ -588,6 +595,7 @@ callgrind_cases() {
 if [ -n "${BENCH_BASELINE:-}" ] && [ -n "${BENCH_CALLGRIND:-1}" ]; then callgrind_cases; fi
 
 load_end=$(cut -d' ' -f1-3 /proc/loadavg)
+read -r wal_end ckpt_end <<<"$(psql_b -At -c "$ckpt_sql")"
 {
 	echo "## Machine and settings"
 	echo
@@ -595,6 +603,7 @@ load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 	echo "- machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(free -g | awk '/^Mem:/ {print $2}') GB RAM, $(uname -sr), $(. /etc/os-release; echo "$PRETTY_NAME")"
 	echo "- load average (1/5/15 min) at start: $load_start; at end: $load_end (a shared machine: other builds and tests may run alongside; both sides of every ratio ran back to back under the same conditions)"
 	echo "- $("${as_pg[@]}" "$PG_BIN/postgres" --version), data directory on $(df -T /tmp | awk 'NR==2 {print $2}') in /tmp, pgbench and psql on the same host over the Unix socket, the gateway over TCP loopback"
+	echo "- cluster A (SQL and gateway cases) wrote $(psql_b -At -c "SELECT pg_size_pretty(pg_wal_lsn_diff('$wal_end', '$wal_start'))") of WAL during the cases, with $((ckpt_end - ckpt_start)) checkpoint(s) among them (each cluster checkpoints once before its cases)"
 	echo "- PostgreSQL settings that differ from the defaults or matter here:"
 	echo
 	echo '```'
