@@ -6,7 +6,9 @@
 #   bash bench/run.sh                       everything (about 8 minutes on 2 cores)
 #   BENCH_SECONDS=5 BENCH_ROUNDS=3          seconds per pgbench/wrk run, rounds per case
 #   BENCH_POOL=120000                       verify: pending codes per side (each judged once)
-#   BENCH_CASES="sql gateway worker"        which groups to run
+#   BENCH_CASES="worker sql gateway"        which groups to run, in this order
+#                                           (the worker's latency first, while
+#                                           no other cluster is busy vacuuming)
 #   BENCH_BASELINE=<git rev>                also measure that revision's core against
 #                                           this one, alternating (before/after ratios)
 #   BENCH_KEEP=1                            keep the scratch directory
@@ -23,7 +25,7 @@ cd "$top"
 PG_BIN=/usr/lib/postgresql/15/bin
 SECS=${BENCH_SECONDS:-5}
 ROUNDS=${BENCH_ROUNDS:-3}
-CASES=${BENCH_CASES:-sql gateway worker}
+CASES=${BENCH_CASES:-worker sql gateway}
 PORT=${BENCH_PGPORT:-25491}		# cluster A: SQL and gateway cases (below the ephemeral port range)
 PORT_W=$((PORT + 1))			# cluster W: worker cases
 PORT_BASE=$((PORT + 2))			# cluster B: baseline build (BENCH_BASELINE)
