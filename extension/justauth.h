@@ -159,7 +159,7 @@ extern void ja_reply_error(JaReply *reply, const char *error, const char *messag
 extern void ja_reply_error_n(JaReply *reply, const char *error, const char *message,
 							 const char *key, int64 value);
 extern Datum ja_reply_jsonb(JaReply *reply);
-extern void ja_sandbox_message(StringInfo buf, const char *code, int ttl_seconds);
+extern void ja_reply_sandbox_message(JaReply *reply, const char *code, int ttl_seconds);
 
 /* justauth.c */
 extern char *ja_text_arg(FunctionCallInfo fcinfo, int argno, const char *name,

@@ -179,18 +179,26 @@ ja_reply_jsonb(JaReply *reply)
 }
 
 /*
- * ja_sandbox_message appends the seed's simulated message: "Your
- * verification code is 582931. It will expire in 2 minutes".  A lifetime
- * that is not whole minutes is said in seconds rather than rounded.
+ * ja_reply_sandbox_message appends the seed's simulated message as
+ * "message_simulated": "Your verification code is 582931. It will expire in
+ * 2 minutes".  A lifetime that is not whole minutes is said in seconds
+ * rather than rounded.  The working copy of the message, which holds the
+ * code, is wiped.
  */
 void
-ja_sandbox_message(StringInfo buf, const char *code, int ttl_seconds)
+ja_reply_sandbox_message(JaReply *reply, const char *code, int ttl_seconds)
 {
-	appendStringInfo(buf, "Your verification code is %s. It will expire in ", code);
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "Your verification code is %s. It will expire in ", code);
 	if (ttl_seconds % 60 == 0)
-		appendStringInfo(buf, "%d minute%s", ttl_seconds / 60,
+		appendStringInfo(&buf, "%d minute%s", ttl_seconds / 60,
 						 ttl_seconds == 60 ? "" : "s");
 	else
-		appendStringInfo(buf, "%d second%s", ttl_seconds,
+		appendStringInfo(&buf, "%d second%s", ttl_seconds,
 						 ttl_seconds == 1 ? "" : "s");
+	ja_reply_string(reply, "message_simulated", buf.data);
+	explicit_bzero(buf.data, buf.len);
+	pfree(buf.data);
 }

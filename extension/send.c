@@ -460,7 +460,6 @@ idempotency_claim(Datum client_id, Datum key, const char *number, TimestampTz no
 		int			ttl = DatumGetInt32(SPI_getbinval(tup, desc, 5, &isnull));
 		char		code[16];
 		size_t		len = Min(VARSIZE_ANY_EXHDR(b), sizeof(code) - 1);
-		StringInfoData msg;
 
 		ja_seal_code(DatumGetUUIDP(session), VARDATA_ANY(b), (uint8 *) code, len);
 		code[len] = '\0';
@@ -472,11 +471,8 @@ idempotency_claim(Datum client_id, Datum key, const char *number, TimestampTz no
 						   "The original reply of this idempotency key can no longer be reproduced; use a new key");
 			return IDEM_CONFLICT;
 		}
-		initStringInfo(&msg);
-		ja_sandbox_message(&msg, code, ttl);
-		ja_reply_string(reply, "message_simulated", msg.data);
+		ja_reply_sandbox_message(reply, code, ttl);
 		explicit_bzero(code, sizeof(code));
-		explicit_bzero(msg.data, msg.len);
 	}
 	return IDEM_REPLAYED;
 }
@@ -843,14 +839,7 @@ justauth_send_otp(PG_FUNCTION_ARGS)
 		idempotency_finish(client_datum, idem_datum, true, UUIDPGetDatum(&session),
 						   ja_reply_jsonb(&reply), code, !client.live);
 	if (!client.live)
-	{
-		StringInfoData msg;
-
-		initStringInfo(&msg);
-		ja_sandbox_message(&msg, code, client.ttl_seconds);
-		ja_reply_string(&reply, "message_simulated", msg.data);
-		explicit_bzero(msg.data, msg.len);
-	}
+		ja_reply_sandbox_message(&reply, code, client.ttl_seconds);
 	explicit_bzero(code, sizeof(code));
 	success = true;
 
