@@ -202,8 +202,9 @@ ja_queue_reclaim(void)
 int
 ja_queue_claim(JaMessage *msgs, int limit, int visibility_ms, int *expired)
 {
-	Oid			types[2] = {INT4OID, INT4OID};
-	Datum		values[2];
+	Oid			sweep_types[2] = {INT4OID, TIMESTAMPTZOID};
+	Oid			claim_types[3] = {INT4OID, INT4OID, TIMESTAMPTZOID};
+	Datum		values[3];
 	SPIPlanPtr	plan;
 	Datum	   *sessions;
 	uint64		i;
@@ -227,10 +228,13 @@ ja_queue_claim(JaMessage *msgs, int limit, int visibility_ms, int *expired)
 	/*
 	 * The expiry sweep walks the due queue, so with a large backlog it is
 	 * not free: run it at most once a second, and at most every 50 times
-	 * its last duration (a 100k-message backlog takes ~40 ms), so that it
-	 * never takes more than ~2% of the worker's time, but at least every
-	 * 10 s.  Claimed messages whose code ran out in between are still
-	 * caught before their request starts.
+	 * its last duration, so that it never takes more than ~2% of the
+	 * worker's time, but at least every 10 s.  Claimed messages whose code
+	 * ran out in between are still caught before their request starts.
+	 * The time is a parameter, not clock_timestamp(), so that both bounds
+	 * are index conditions on outbox_due (next_attempt_at, expires_at): the
+	 * walk reads index pages only, never the heap of codes not yet expired
+	 * (a 1.25M backlog took 374 ms and 1.24M heap page visits before).
 	 */
 	now = GetCurrentTimestamp();
 	if (limit > 0 && !TimestampDifferenceExceeds(last_expiry_sweep, now, (int) expiry_sweep_interval_ms))
@@ -246,13 +250,14 @@ ja_queue_claim(JaMessage *msgs, int limit, int visibility_ms, int *expired)
 				   " WHERE o.message_id IN ("
 				   "       SELECT d.message_id FROM justauth.outbox d "
 				   "        WHERE d.status IN ('queued', 'sending') "
-				   "          AND d.next_attempt_at <= clock_timestamp() "
-				   "          AND d.expires_at <= clock_timestamp() "
+				   "          AND d.next_attempt_at <= $2 "
+				   "          AND d.expires_at <= $2 "
 				   "        ORDER BY d.next_attempt_at LIMIT $1 "
 				   "          FOR UPDATE SKIP LOCKED) "
 				   "RETURNING o.session_id",
-				   1, types);
+				   2, sweep_types);
 	values[0] = Int32GetDatum(JA_EXPIRE_BATCH);
+	values[1] = TimestampTzGetDatum(now);
 	if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_UPDATE_RETURNING)
 		elog(ERROR, "expiring outbox messages failed");
 	*expired = (int) SPI_processed;
@@ -286,7 +291,7 @@ claim:
 				   "WITH due AS ("
 				   "  SELECT d.message_id FROM justauth.outbox d "
 				   "   WHERE d.status IN ('queued', 'sending') "
-				   "     AND d.next_attempt_at <= clock_timestamp() "
+				   "     AND d.next_attempt_at <= $3 "
 				   "   ORDER BY d.next_attempt_at, d.message_id LIMIT $1 "
 				   "     FOR UPDATE SKIP LOCKED) "
 				   "UPDATE justauth.outbox o "
@@ -295,9 +300,10 @@ claim:
 				   "       next_attempt_at = clock_timestamp() + $2 * interval '1 millisecond' "
 				   "  FROM due WHERE o.message_id = due.message_id "
 				   "RETURNING o.message_id, o.session_id, o.to_number, o.code, o.expires_at, o.attempts",
-				   2, types);
+				   3, claim_types);
 	values[0] = Int32GetDatum(limit);
 	values[1] = Int32GetDatum(visibility_ms);
+	values[2] = TimestampTzGetDatum(GetCurrentTimestamp());
 	if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_UPDATE_RETURNING)
 		elog(ERROR, "claiming outbox messages failed");
 
