@@ -86,6 +86,7 @@ typedef enum ClientColumn
 	CC_PER_MINUTE,
 	CC_DEFAULT_CC,
 	CC_ALLOWED_CC,
+	CC_TEST_NUMBERS,
 	CC_NCOLUMNS
 } ClientColumn;
 
@@ -93,7 +94,7 @@ static const char *const client_columns[CC_NCOLUMNS] = {
 	"api_key_hash", "mode", "status", "funded_at", "verify_requires_api_key",
 	"code_length", "code_ttl_seconds", "max_attempts", "resend_cooldown_seconds",
 	"max_sends_per_window", "send_window_seconds", "max_sends_per_minute",
-	"default_country_code", "allowed_country_codes"
+	"default_country_code", "allowed_country_codes", "test_number_count"
 };
 
 /*
@@ -147,6 +148,7 @@ ja_load_client(const char *client_id, JaClient *client)
 	text_to_cstring_buffer(DatumGetTextPP(v[CC_DEFAULT_CC]), client->default_cc,
 						   sizeof(client->default_cc));
 	client->allowed_cc = v[CC_ALLOWED_CC];
+	client->has_test_numbers = DatumGetInt32(v[CC_TEST_NUMBERS]) != 0;
 	return true;
 }
 

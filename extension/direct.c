@@ -238,12 +238,18 @@ ja_push_statement_snapshot(void)
  * COMMITTED its newest version is locked and returned (a deleted row is not
  * found); under REPEATABLE READ or SERIALIZABLE a concurrent change is a
  * serialization failure.
+ *
+ * A locked row is about to be written, so the table and its index are
+ * opened with the writer's RowExclusiveLock rather than FOR UPDATE's
+ * RowShareLock: the write then finds its lock already held instead of
+ * taking a second one, and a send's relation locks fit in the backend's
+ * 16 fast-path slots instead of spilling into the shared lock table.
  */
 bool
 ja_row_fetch(JaTable *t, const Datum *keys, bool lock, Datum *values, bool *nulls,
 			 ItemPointer tid)
 {
-	LOCKMODE	lockmode = lock ? RowShareLock : AccessShareLock;
+	LOCKMODE	lockmode = lock ? RowExclusiveLock : AccessShareLock;
 	Relation	rel = ja_table_open(t, lockmode);
 	Relation	index = index_open(t->pkey, lockmode);
 	ScanKeyData skey[JA_DIRECT_MAX_KEYS];

@@ -56,6 +56,7 @@ typedef struct JaClient
 	int			per_minute_cap;		/* 0: no cap */
 	char		default_cc[4];
 	Datum		allowed_cc;			/* text[], valid until SPI_finish */
+	bool		has_test_numbers;	/* any rows in justauth.test_numbers */
 } JaClient;
 
 /* direct.c: primary-key reads of one row without the executor */

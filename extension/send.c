@@ -756,7 +756,7 @@ justauth_send_otp(PG_FUNCTION_ARGS)
 		}
 	}
 
-	test_code = test_number_code(client_datum, number_datum);
+	test_code = client.has_test_numbers ? test_number_code(client_datum, number_datum) : NULL;
 	if (test_code == NULL)
 	{
 		if (client.live && !justauth_delivery_configured())

@@ -72,7 +72,8 @@ CREATE TABLE justauth.clients (
 	allowed_country_codes text[] NOT NULL DEFAULT '{91}',
 	verify_requires_api_key boolean NOT NULL DEFAULT false,
 	created_at timestamptz NOT NULL DEFAULT now(),
-	key_rotated_at timestamptz NOT NULL DEFAULT now()
+	key_rotated_at timestamptz NOT NULL DEFAULT now(),
+	test_number_count integer NOT NULL DEFAULT 0 CHECK (test_number_count >= 0)
 );
 
 COMMENT ON TABLE justauth.clients IS
@@ -92,6 +93,7 @@ COMMENT ON COLUMN justauth.clients.max_sends_per_minute IS 'Optional cap on all 
 COMMENT ON COLUMN justauth.clients.default_country_code IS 'Country code put in front of a bare national number.';
 COMMENT ON COLUMN justauth.clients.allowed_country_codes IS 'Country codes this client may send to (SMS/WhatsApp pumping defence).';
 COMMENT ON COLUMN justauth.clients.verify_requires_api_key IS 'When true, justauth_verify_otp refuses calls without the API key.';
+COMMENT ON COLUMN justauth.clients.test_number_count IS 'How many test numbers the client has, kept by triggers on justauth.test_numbers; a send looks a number up among them only when this is not 0.';
 
 /* Numbers that always get a fixed code: no debit, no message (app-store review). */
 CREATE TABLE justauth.test_numbers (
@@ -103,6 +105,34 @@ CREATE TABLE justauth.test_numbers (
 );
 COMMENT ON TABLE justauth.test_numbers IS
 'Per-client test numbers with a fixed code (for app-store review): sends to them debit nothing and send nothing; verify checks the fixed code.';
+
+/*
+ * clients.test_number_count spares every send of a client without test
+ * numbers (nearly all of them) a lookup and two relation locks.  Counted
+ * by increments, so concurrent changes cannot lose one.
+ */
+CREATE FUNCTION justauth.count_test_numbers() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS
+$$
+BEGIN
+	IF TG_OP = 'TRUNCATE' THEN
+		UPDATE justauth.clients SET test_number_count = 0 WHERE test_number_count <> 0;
+		RETURN NULL;
+	END IF;
+	IF TG_OP IN ('UPDATE', 'DELETE') THEN
+		UPDATE justauth.clients SET test_number_count = test_number_count - 1 WHERE client_id = OLD.client_id;
+	END IF;
+	IF TG_OP IN ('UPDATE', 'INSERT') THEN
+		UPDATE justauth.clients SET test_number_count = test_number_count + 1 WHERE client_id = NEW.client_id;
+	END IF;
+	RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION justauth.count_test_numbers() IS 'Trigger function keeping justauth.clients.test_number_count equal to the client''s rows in justauth.test_numbers.';
+CREATE TRIGGER test_numbers_count AFTER INSERT OR DELETE OR UPDATE OF client_id ON justauth.test_numbers
+	FOR EACH ROW EXECUTE FUNCTION justauth.count_test_numbers();
+CREATE TRIGGER test_numbers_count_truncate AFTER TRUNCATE ON justauth.test_numbers
+	FOR EACH STATEMENT EXECUTE FUNCTION justauth.count_test_numbers();
 
 /* ------------------------------------------------------------------------
  * Wallet: balances split over shards so one busy client's concurrent sends

@@ -54,3 +54,24 @@ SELECT justauth.justauth_add_test_number(:'cid', '919000000004', '12345a');
 SELECT justauth.justauth_add_test_number(:'cid', '919000000004', '१२३४५६');
 SELECT justauth.justauth_add_test_number('cl_doesnotexist000000000', '919000000004', '123456');
 SELECT justauth.justauth_add_test_number(:'cid', '+44 7911 123456', '123456') AS foreign_number;
+
+-- clients.test_number_count follows the table (a send looks test numbers up
+-- only when it is not 0): adding, re-adding, deleting and truncating.
+SELECT client_id = :'cid' AS review, test_number_count FROM justauth.clients
+ WHERE client_id IN (:'cid', :'other_cid', :'live_cid') ORDER BY client_id = :'cid' DESC, client_id = :'live_cid' DESC;
+SELECT justauth.justauth_add_test_number(:'other_cid', '919000000005', '121212');
+SELECT justauth.justauth_add_test_number(:'other_cid', '919000000005', '343434') AS readded;
+SELECT test_number_count FROM justauth.clients WHERE client_id = :'other_cid';
+UPDATE justauth.test_numbers SET client_id = :'cid' WHERE client_id = :'other_cid';
+SELECT client_id = :'cid' AS review, test_number_count FROM justauth.clients
+ WHERE client_id IN (:'cid', :'other_cid') ORDER BY 1 DESC;
+DELETE FROM justauth.test_numbers WHERE client_id = :'cid' AND number = '919000000005';
+SELECT test_number_count FROM justauth.clients WHERE client_id = :'cid';
+-- a deleted test number is an ordinary number again: a random code, a
+-- session that is not a test one
+DELETE FROM justauth.test_numbers WHERE client_id = :'cid' AND number = '919000000001';
+SELECT test_number_count FROM justauth.clients WHERE client_id = :'cid';
+SELECT jt.code(justauth_send_otp(:'cid', :'key', '919000000001')) <> '222222' AS real_code;
+SELECT is_test FROM justauth.sessions WHERE client_id = :'cid' ORDER BY created_at DESC LIMIT 1;
+TRUNCATE justauth.test_numbers;
+SELECT count(*) AS clients_still_counting FROM justauth.clients WHERE test_number_count <> 0;
