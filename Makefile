@@ -18,8 +18,8 @@ PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
-# every module includes the shared header: rebuild them all when it changes
-$(OBJS): extension/justauth.h
+# a header change rebuilds every module (PGXS tracks no header dependencies)
+$(OBJS): $(wildcard extension/*.h)
 
 .PHONY: gateway mock run stop test bench fuzz soak
 all: $(if $(wildcard gateway/Makefile),gateway) $(if $(wildcard test/mock/Makefile),mock)

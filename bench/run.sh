@@ -559,7 +559,7 @@ callgrind_cases() {
 		IFS=: read -r what port <<<"$side"
 		psql_on "$port" -At -c "SELECT format('SELECT justauth_send_otp(%L, %L, %L);', b.ours_id, b.ours_key, '91' || (7400000000 + j))
 			FROM generate_series(1, $n) j JOIN bench.clients b ON b.i = 1 + j % 100 ORDER BY j" >"$WORK/cg-send.$what.sql"
-		psql_on "$port" -At -c "SELECT format('SELECT justauth_verify_otp(%L, %L, (SELECT CASE WHEN o.message_id %% 4 = 0 THEN lpad(((o.code::int + 1) %% 1000000)::text, 6, ''0'') ELSE o.code END FROM justauth.numbers n JOIN justauth.outbox o ON o.session_id = n.current_session_id WHERE n.client_id = %L AND n.number = %L));', b.ours_id, '91' || (7400000000 + j), b.ours_id, '91' || (7400000000 + j))
+		psql_on "$port" -At -c "SELECT format('SELECT justauth_verify_otp(%L, %L, (SELECT CASE WHEN %s %% 4 = 0 THEN lpad(((o.code::int + 1) %% 1000000)::text, 6, ''0'') ELSE o.code END FROM justauth.numbers n JOIN justauth.outbox o ON o.session_id = n.current_session_id WHERE n.client_id = %L AND n.number = %L));', b.ours_id, '91' || (7400000000 + j), j, b.ours_id, '91' || (7400000000 + j))
 			FROM generate_series(1, $n) j JOIN bench.clients b ON b.i = 1 + j % 100 ORDER BY j" >"$WORK/cg-verify.$what.sql"
 	done
 	chmod 644 "$WORK"/cg-*.sql

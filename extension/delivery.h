@@ -148,8 +148,8 @@ typedef enum JaOutcome
 
 typedef struct JaMessage
 {
-	int64		message_id;
-	pg_uuid_t	session_id;
+	pg_uuid_t	session_id;		/* the outbox row's key */
+	char		request_id[UUID_LEN * 2 + 5];	/* session_id as text */
 	char		to_number[JA_NUMBER_MAX];
 	char		code[JA_CODE_MAX];
 	TimestampTz expires_at;

@@ -28,7 +28,6 @@ char *
 ja_build_request_body(const JaMessage *msg, int *len)
 {
 	StringInfoData buf;
-	char		idbuf[32];
 
 	initStringInfo(&buf);
 	appendStringInfoString(&buf,
@@ -44,9 +43,8 @@ ja_build_request_body(const JaMessage *msg, int *len)
 	appendStringInfoString(&buf,
 						   "\"}]},{\"type\":\"button\",\"sub_type\":\"url\",\"index\":\"0\",\"parameters\":[{\"type\":\"text\",\"text\":\"");
 	appendStringInfoString(&buf, msg->code);
-	snprintf(idbuf, sizeof(idbuf), INT64_FORMAT, msg->message_id);
 	appendStringInfoString(&buf, "\"}]}]},\"biz_opaque_callback_data\":\"");
-	appendStringInfoString(&buf, idbuf);
+	appendStringInfoString(&buf, msg->request_id);
 	appendStringInfoString(&buf, "\"}");
 	*len = buf.len;
 	return buf.data;

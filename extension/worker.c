@@ -173,12 +173,12 @@ ja_count_outcomes(JaMessage *batch, int n)
 				pg_atomic_fetch_add_u64(&ja_shared->failed, 1);
 				if (m->has_error_code)
 					ereport(LOG,
-							(errmsg("justauth: message " INT64_FORMAT " failed permanently after %d attempt(s): WhatsApp error %d: %s",
-									m->message_id, m->attempts, m->error_code, m->error_text)));
+							(errmsg("justauth: message for request %s failed permanently after %d attempt(s): WhatsApp error %d: %s",
+									m->request_id, m->attempts, m->error_code, m->error_text)));
 				else
 					ereport(LOG,
-							(errmsg("justauth: message " INT64_FORMAT " failed permanently after %d attempt(s): %s",
-									m->message_id, m->attempts, m->error_text)));
+							(errmsg("justauth: message for request %s failed permanently after %d attempt(s): %s",
+									m->request_id, m->attempts, m->error_text)));
 				break;
 			case JA_OUT_EXPIRED:
 				pg_atomic_fetch_add_u64(&ja_shared->expired, 1);

@@ -247,8 +247,8 @@ ja_queue_claim(JaMessage *msgs, int limit, int visibility_ms, int *expired)
 	plan = ja_plan(&expire_plan,
 				   "UPDATE justauth.outbox o "
 				   "   SET status = 'expired', code = NULL, finished_at = clock_timestamp() "
-				   " WHERE o.message_id IN ("
-				   "       SELECT d.message_id FROM justauth.outbox d "
+				   " WHERE o.session_id IN ("
+				   "       SELECT d.session_id FROM justauth.outbox d "
 				   "        WHERE d.status IN ('queued', 'sending') "
 				   "          AND d.next_attempt_at <= $2 "
 				   "          AND d.expires_at <= $2 "
@@ -289,17 +289,17 @@ ja_queue_claim(JaMessage *msgs, int limit, int visibility_ms, int *expired)
 claim:
 	plan = ja_plan(&claim_plan,
 				   "WITH due AS ("
-				   "  SELECT d.message_id FROM justauth.outbox d "
+				   "  SELECT d.session_id FROM justauth.outbox d "
 				   "   WHERE d.status IN ('queued', 'sending') "
 				   "     AND d.next_attempt_at <= $3 "
-				   "   ORDER BY d.next_attempt_at, d.message_id LIMIT $1 "
+				   "   ORDER BY d.next_attempt_at, d.session_id LIMIT $1 "
 				   "     FOR UPDATE SKIP LOCKED) "
 				   "UPDATE justauth.outbox o "
 				   "   SET status = 'sending', attempts = o.attempts + 1, "
 				   "       claimed_at = clock_timestamp(), "
 				   "       next_attempt_at = clock_timestamp() + $2 * interval '1 millisecond' "
-				   "  FROM due WHERE o.message_id = due.message_id "
-				   "RETURNING o.message_id, o.session_id, o.to_number, o.code, o.expires_at, o.attempts",
+				   "  FROM due WHERE o.session_id = due.session_id "
+				   "RETURNING o.session_id, o.to_number, o.code, o.expires_at, o.attempts",
 				   3, claim_types);
 	values[0] = Int32GetDatum(limit);
 	values[1] = Int32GetDatum(visibility_ms);
@@ -317,19 +317,20 @@ claim:
 		char	   *s;
 
 		memset(m, 0, sizeof(*m));
-		m->message_id = DatumGetInt64(SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull));
-		d = SPI_getbinval(tt->vals[i], tt->tupdesc, 2, &isnull);
+		d = SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull);
 		memcpy(&m->session_id, DatumGetUUIDP(d), sizeof(pg_uuid_t));
-		s = SPI_getvalue(tt->vals[i], tt->tupdesc, 3);
+		s = SPI_getvalue(tt->vals[i], tt->tupdesc, 1);
+		strlcpy(m->request_id, s, sizeof(m->request_id));
+		s = SPI_getvalue(tt->vals[i], tt->tupdesc, 2);
 		strlcpy(m->to_number, s ? s : "", sizeof(m->to_number));
-		s = SPI_getvalue(tt->vals[i], tt->tupdesc, 4);
+		s = SPI_getvalue(tt->vals[i], tt->tupdesc, 3);
 		if (s != NULL)
 		{
 			strlcpy(m->code, s, sizeof(m->code));
 			explicit_bzero(s, strlen(s));
 		}
-		m->expires_at = DatumGetTimestampTz(SPI_getbinval(tt->vals[i], tt->tupdesc, 5, &isnull));
-		m->attempts = DatumGetInt32(SPI_getbinval(tt->vals[i], tt->tupdesc, 6, &isnull));
+		m->expires_at = DatumGetTimestampTz(SPI_getbinval(tt->vals[i], tt->tupdesc, 4, &isnull));
+		m->attempts = DatumGetInt32(SPI_getbinval(tt->vals[i], tt->tupdesc, 5, &isnull));
 
 		/* A message without its code or a sane number can never be sent. */
 		if (m->code[0] == '\0' || m->to_number[0] == '\0' ||
@@ -345,7 +346,7 @@ claim:
 	return n;
 }
 
-/* Array of int4 or text with NULLs, for the record statement. */
+/* Array of int4, uuid or text with NULLs, for the record statement. */
 static Datum
 ja_array(Datum *values, bool *nulls, int n, Oid type)
 {
@@ -355,9 +356,9 @@ ja_array(Datum *values, bool *nulls, int n, Oid type)
 	if (type == INT4OID)
 		return PointerGetDatum(construct_md_array(values, nulls, 1, dims, lbs,
 												  INT4OID, 4, true, TYPALIGN_INT));
-	if (type == INT8OID)
+	if (type == UUIDOID)
 		return PointerGetDatum(construct_md_array(values, nulls, 1, dims, lbs,
-												  INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+												  UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
 	return PointerGetDatum(construct_md_array(values, nulls, 1, dims, lbs,
 											  TEXTOID, -1, false, TYPALIGN_INT));
 }
@@ -391,7 +392,7 @@ ja_outcome_status(JaOutcome outcome)
 static void
 ja_record_once(JaMessage *msgs, int n)
 {
-	Oid			types[8] = {INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT4ARRAYOID,
+	Oid			types[8] = {UUIDARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT4ARRAYOID,
 	INT4ARRAYOID, TEXTARRAYOID, INT4ARRAYOID, INT4ARRAYOID};
 	Datum		values[8];
 	Datum	   *cols[8];
@@ -416,7 +417,7 @@ ja_record_once(JaMessage *msgs, int n)
 	{
 		JaMessage  *m = &msgs[i];
 
-		cols[0][i] = Int64GetDatum(m->message_id);
+		cols[0][i] = UUIDPGetDatum(&m->session_id);
 		cols[1][i] = CStringGetTextDatum(ja_outcome_status(m->outcome));
 		if (m->outcome == JA_OUT_SENT)
 			cols[2][i] = CStringGetTextDatum(m->wamid);
@@ -439,7 +440,7 @@ ja_record_once(JaMessage *msgs, int n)
 		cols[7][i] = Int32GetDatum(m->outcome == JA_OUT_REQUEUE ||
 								   m->outcome == JA_OUT_EXPIRED ? -1 : 0);
 	}
-	values[0] = ja_array(cols[0], nulls[0], n, INT8OID);
+	values[0] = ja_array(cols[0], nulls[0], n, UUIDOID);
 	values[1] = ja_array(cols[1], nulls[1], n, TEXTOID);
 	values[2] = ja_array(cols[2], nulls[2], n, TEXTOID);
 	values[3] = ja_array(cols[3], nulls[3], n, INT4OID);
@@ -467,8 +468,8 @@ ja_record_once(JaMessage *msgs, int n)
 				   "       finished_at = CASE WHEN r.status IN ('sent', 'failed', 'expired') "
 				   "            THEN clock_timestamp() ELSE o.finished_at END "
 				   "  FROM unnest($1, $2, $3, $4, $5, $6, $7, $8) "
-				   "       AS r(message_id, status, wamid, http_status, error_code, error_text, retry_ms, attempts_delta) "
-				   " WHERE o.message_id = r.message_id AND o.status = 'sending' "
+				   "       AS r(session_id, status, wamid, http_status, error_code, error_text, retry_ms, attempts_delta) "
+				   " WHERE o.session_id = r.session_id AND o.status = 'sending' "
 				   "RETURNING o.session_id, o.status",
 				   8, types);
 	if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_UPDATE_RETURNING)

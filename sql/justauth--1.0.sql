@@ -269,8 +269,7 @@ COMMENT ON FUNCTION justauth.outbox_code_is_allowed(text, text) IS
 'True when an outbox row may hold this plaintext code: code is NULL, or the message is still queued or sending.';
 
 CREATE TABLE justauth.outbox (
-	message_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-	session_id uuid NOT NULL,
+	session_id uuid PRIMARY KEY,
 	client_id text COLLATE "C" NOT NULL,
 	to_number text COLLATE "C" NOT NULL,
 	code text,
@@ -294,10 +293,10 @@ CREATE TABLE justauth.outbox (
 /* the worker's queue: claims in next_attempt_at order; the expiry sweep's bound on expires_at is checked in the index */
 CREATE INDEX outbox_due ON justauth.outbox (next_attempt_at, expires_at) WHERE status IN ('queued', 'sending');
 CREATE UNIQUE INDEX outbox_provider_id ON justauth.outbox (provider_message_id) WHERE provider_message_id IS NOT NULL;
-CREATE INDEX outbox_session ON justauth.outbox (session_id);
 
 COMMENT ON TABLE justauth.outbox IS
 'WhatsApp messages to deliver, written by live sends in the same transaction. queued/sending rows are claimed by the worker (FOR UPDATE SKIP LOCKED, visibility timeout in next_attempt_at); sent/delivered/read/failed/expired are final for the worker. failed and expired messages are refunded once.';
+COMMENT ON COLUMN justauth.outbox.session_id IS 'The send (request_id) whose code this message carries: a live send queues exactly one message. Also sent to WhatsApp as biz_opaque_callback_data, which status webhooks echo.';
 COMMENT ON COLUMN justauth.outbox.to_number IS 'Recipient, E.164 digits without the plus sign.';
 COMMENT ON COLUMN justauth.outbox.code IS 'Plaintext code for the worker only; erased as soon as the message is sent, failed or expired.';
 COMMENT ON COLUMN justauth.outbox.next_attempt_at IS 'When the row may be claimed next: retry time for queued rows, visibility timeout for claimed (sending) rows.';
@@ -541,9 +540,9 @@ BEGIN
 		applied := applied + 1;
 
 		SELECT * INTO msg FROM justauth.outbox o WHERE o.provider_message_id = wamid FOR UPDATE;
-		IF NOT FOUND AND (st->>'biz_opaque_callback_data') ~ '^[0-9]{1,18}$' THEN
+		IF NOT FOUND AND (st->>'biz_opaque_callback_data') ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' THEN
 			SELECT * INTO msg FROM justauth.outbox o
-			 WHERE o.message_id = (st->>'biz_opaque_callback_data')::bigint FOR UPDATE;
+			 WHERE o.session_id = (st->>'biz_opaque_callback_data')::uuid FOR UPDATE;
 		END IF;
 		CONTINUE WHEN NOT FOUND;
 
@@ -551,7 +550,7 @@ BEGIN
 			UPDATE justauth.outbox o
 			   SET status = 'failed', code = NULL, error_code = ecode, error_text = etext,
 				   finished_at = coalesce(o.finished_at, now())
-			 WHERE o.message_id = msg.message_id AND o.status <> 'failed';
+			 WHERE o.session_id = msg.session_id AND o.status <> 'failed';
 			PERFORM justauth.refund_session(msg.session_id, 'failed');
 		ELSIF msg.status <> 'failed' THEN
 			UPDATE justauth.outbox o
@@ -564,7 +563,7 @@ BEGIN
 				   delivered_at = CASE WHEN stname IN ('delivered', 'read') THEN coalesce(o.delivered_at, ts, now()) ELSE o.delivered_at END,
 				   read_at = CASE WHEN stname = 'read' THEN coalesce(o.read_at, ts, now()) ELSE o.read_at END,
 				   finished_at = coalesce(o.finished_at, now())
-			 WHERE o.message_id = msg.message_id;
+			 WHERE o.session_id = msg.session_id;
 		END IF;
 	END LOOP;
 	RETURN applied;
@@ -602,7 +601,7 @@ SELECT l.entry_id, l.client_id, l.kind, l.amount,
 COMMENT ON VIEW justauth.wallet_statement IS 'Ledger entries with the running balance in entry order.';
 
 CREATE VIEW justauth.deliveries AS
-SELECT o.message_id, o.session_id AS request_id, o.client_id, o.to_number, o.status, o.attempts,
+SELECT o.session_id AS request_id, o.client_id, o.to_number, o.status, o.attempts,
 	   o.created_at, o.next_attempt_at, o.expires_at, o.sent_at, o.delivered_at, o.read_at,
 	   o.finished_at, o.provider_message_id, o.http_status, o.error_code, o.error_text,
 	   EXISTS (SELECT 1 FROM justauth.ledger l WHERE l.session_id = o.session_id AND l.kind = 'refund') AS refunded

@@ -41,7 +41,7 @@ is($req->{button_code}, $req->{body_code}, 'same code in the copy-code button');
 is($req->{template}, 'justauth_otp', 'configured template name');
 is($req->{language}, 'en_US', 'configured template language');
 is($req->{path}, "/v23.0/$JustAuthMock::PHONE_ID/messages", 'request path from api version and phone number id');
-is($req->{biz}, "$row->{message_id}", 'biz_opaque_callback_data is our message id');
+is($req->{biz}, $rid, 'biz_opaque_callback_data is the request id');
 is($row->{provider_message_id}, $req->{wamid}, 'wamid recorded');
 like($row->{provider_message_id}, qr/^wamid\./, 'wamid looks like one');
 is($row->{http_status}, 200, 'http status recorded');

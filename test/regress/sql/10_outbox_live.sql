@@ -69,8 +69,8 @@ BEGIN;
 SELECT (justauth_send_otp(:'cid', :'key', '919876543212'))->>'message' AS first;
 SELECT code AS c1 FROM justauth.outbox WHERE client_id = :'cid' AND to_number = '919876543212' \gset
 SELECT (justauth_send_otp(:'cid', :'key', '919876543212'))->>'message' AS second;
-SELECT code AS c2 FROM justauth.outbox WHERE client_id = :'cid' AND to_number = '919876543212'
- ORDER BY message_id DESC LIMIT 1 \gset
+SELECT o.code AS c2 FROM justauth.outbox o JOIN justauth.numbers n ON o.session_id = n.current_session_id
+ WHERE n.client_id = :'cid' AND n.number = '919876543212' \gset
 COMMIT;
 SELECT count(*) AS rows_for_number FROM justauth.outbox WHERE client_id = :'cid' AND to_number = '919876543212';
 SELECT CASE WHEN :'c1' = :'c2' THEN 'same code by chance'
@@ -120,16 +120,16 @@ SELECT justauth.justauth_apply_whatsapp_statuses('{"entry": "garbage"}') AS garb
 -- stopped after Meta accepted it) is matched by biz_opaque_callback_data.
 SELECT justauth_send_otp(:'cid', :'key', '919876543217') AS rc \gset
 UPDATE justauth.outbox SET status = 'sending', attempts = 1
- WHERE session_id = ((:'rc'::jsonb)->>'request_id')::uuid RETURNING message_id AS mid \gset
+ WHERE session_id = ((:'rc'::jsonb)->>'request_id')::uuid RETURNING session_id AS mid \gset
 SELECT justauth.justauth_apply_whatsapp_statuses(jsonb_build_object('entry', jsonb_build_array(jsonb_build_object(
 	'changes', jsonb_build_array(jsonb_build_object('value', jsonb_build_object('statuses', jsonb_build_array(
 		jsonb_build_object('id', 'wamid.regressC', 'status', 'delivered', 'timestamp', '1700000009',
 						   'biz_opaque_callback_data', :'mid'::text))))))))) AS applied_by_callback_data;
-SELECT status, code IS NULL AS code_erased FROM justauth.outbox WHERE message_id = :mid;
+SELECT status, code IS NULL AS code_erased FROM justauth.outbox WHERE session_id = :'mid';
 COMMIT;
 SELECT justauth.justauth_apply_whatsapp_statuses('[1, 2]');
 SELECT to_number, status, error_code, refunded,
-	   (SELECT o.code IS NULL FROM justauth.outbox o WHERE o.message_id = d.message_id) AS code_erased
+	   (SELECT o.code IS NULL FROM justauth.outbox o WHERE o.session_id = d.request_id) AS code_erased
   FROM justauth.deliveries d WHERE client_id = :'cid' AND to_number IN ('919876543214', '919876543215')
  ORDER BY to_number;
 SELECT s.number, s.status FROM justauth.sessions s
