@@ -22,7 +22,8 @@
  * code goes both into the body parameter and into the copy-code button
  * (Meta stores it as a URL button, index "0"); "to" carries the '+' so Meta
  * does not prepend the sender's country code.  biz_opaque_callback_data is
- * our message id, echoed back in status webhooks.
+ * the send's request id (the outbox row's key), echoed back in status
+ * webhooks.
  */
 char *
 ja_build_request_body(const JaMessage *msg, int *len)

@@ -242,8 +242,8 @@ ja_push_statement_snapshot(void)
  * A locked row is about to be written, so the table and its index are
  * opened with the writer's RowExclusiveLock rather than FOR UPDATE's
  * RowShareLock: the write then finds its lock already held instead of
- * taking a second one, and a send's relation locks fit in the backend's
- * 16 fast-path slots instead of spilling into the shared lock table.
+ * taking a second one, and more of a send's relation locks fit in the
+ * backend's 16 fast-path slots instead of the shared lock table.
  */
 bool
 ja_row_fetch(JaTable *t, const Datum *keys, bool lock, Datum *values, bool *nulls,

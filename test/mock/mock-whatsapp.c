@@ -66,7 +66,7 @@ typedef struct Record
 	char		button_code[24];
 	char		template_name[64];
 	char		language[16];
-	char		biz[32];
+	char		biz[128];		/* Meta allows 512; ours is a request id */
 	char		path[128];
 	char		wamid[64];
 	long		error_code;
