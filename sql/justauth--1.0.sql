@@ -290,7 +290,10 @@ CREATE TABLE justauth.outbox (
 	CONSTRAINT outbox_code_only_while_queued
 		CHECK (justauth.outbox_code_is_allowed(status, code))
 ) WITH (fillfactor = 70);
-/* the worker's queue: claims in next_attempt_at order; the expiry sweep's bound on expires_at is checked in the index */
+/*
+ * The worker's queue: claims in next_attempt_at order; the expiry sweep's
+ * bound on expires_at is checked in the index, without reading the heap.
+ */
 CREATE INDEX outbox_due ON justauth.outbox (next_attempt_at, expires_at) WHERE status IN ('queued', 'sending');
 CREATE UNIQUE INDEX outbox_provider_id ON justauth.outbox (provider_message_id) WHERE provider_message_id IS NOT NULL;
 
