@@ -87,11 +87,87 @@ typedef struct ShardSeen
 	int64		balance;
 } ShardSeen;
 
-/* qsort comparator: sub-balances in this session's order */
+/*
+ * read_wallet reads the client's sub-balances as snapshot sees them and
+ * returns how many are funded, in this session's order (shard ^ start), in
+ * seen (room for JA_WALLET_MAX_SHARDS); *total receives their sum.  A busy
+ * wallet has dozens of sub-balances spread over a few heap pages, and
+ * reading them in the index's shard order changed page at almost every
+ * row.  So the index is walked for row addresses first, and the rows are
+ * read in page order, each page pinned once.  Both sorts are insertion
+ * sorts: the lists hold a few dozen entries at most.
+ */
 static int
-shard_seen_cmp(const void *a, const void *b)
+read_wallet(Relation rel, Relation index, const char *client_id, int start,
+			Snapshot snapshot, TupleTableSlot *slot, ShardSeen *seen, int64 *total)
 {
-	return ((const ShardSeen *) a)->order - ((const ShardSeen *) b)->order;
+	AttrNumber	shard_att = shards_table.att[0];
+	AttrNumber	balance_att = shards_table.att[1];
+	ScanKeyData key;
+	IndexScanDesc scan;
+	IndexFetchTableData *fetch;
+	ItemPointer tid;
+	ItemPointerData *tids;
+	int			ntids = 0;
+	int			maxtids = JA_WALLET_MAX_SHARDS;
+	int			nseen = 0;
+	int			i;
+	int			j;
+
+	*total = 0;
+	tids = palloc(maxtids * sizeof(ItemPointerData));
+	ScanKeyEntryInitialize(&key, 0, 1, BTEqualStrategyNumber, InvalidOid,
+						   shards_table.key_collation[0], shards_table.key_proc[0],
+						   CStringGetTextDatum(client_id));
+	scan = index_beginscan(rel, index, snapshot, 1, 0);
+	index_rescan(scan, &key, 1, NULL, 0);
+	while ((tid = index_getnext_tid(scan, ForwardScanDirection)) != NULL)
+	{
+		/* entries of dead row versions too, until vacuum removes them */
+		if (ntids == maxtids)
+		{
+			maxtids *= 2;
+			tids = repalloc(tids, maxtids * sizeof(ItemPointerData));
+		}
+		for (j = ntids++; j > 0 && ItemPointerCompare(&tids[j - 1], tid) > 0; j--)
+			tids[j] = tids[j - 1];
+		tids[j] = *tid;
+	}
+	index_endscan(scan);
+
+	fetch = table_index_fetch_begin(rel);
+	for (i = 0; i < ntids; i++)
+	{
+		ItemPointerData t = tids[i];
+		bool		call_again = false;
+		bool		all_dead = false;
+		bool		isnull;
+		int16		shard;
+		int64		balance;
+		ShardSeen	row;
+
+		/* an MVCC snapshot sees at most one version of a row: no call_again */
+		if (!table_index_fetch_tuple(fetch, &t, snapshot, slot, &call_again, &all_dead))
+			continue;
+		shard = DatumGetInt16(slot_getattr(slot, shard_att, &isnull));
+		balance = DatumGetInt64(slot_getattr(slot, balance_att, &isnull));
+		if (balance <= 0)
+			continue;
+		*total += balance;
+		if (nseen >= JA_WALLET_MAX_SHARDS)
+			elog(ERROR, "client \"%s\" has more than %d wallet shards", client_id, JA_WALLET_MAX_SHARDS);
+		row.tid = slot->tts_tid;
+		row.order = shard ^ start;
+		row.shard = shard;
+		row.balance = balance;
+		for (j = nseen++; j > 0 && seen[j - 1].order > row.order; j--)
+			seen[j] = seen[j - 1];
+		seen[j] = row;
+	}
+	table_index_fetch_end(fetch);
+	ExecClearTuple(slot);
+	pfree(tids);
+	return nseen;
 }
 
 /*
@@ -113,45 +189,17 @@ debit_nowait(const char *client_id, int start, int64 *balance_after, int *nfunde
 {
 	Relation	rel = ja_table_open(&shards_table, RowExclusiveLock);
 	Relation	index = index_open(shards_table.pkey, RowExclusiveLock);
-	AttrNumber	shard_att = shards_table.att[0];
 	AttrNumber	balance_att = shards_table.att[1];
 	Snapshot	snapshot = ja_push_statement_snapshot();
 	TupleTableSlot *slot = table_slot_create(rel, NULL);
-	ScanKeyData key;
-	IndexScanDesc scan;
 	ShardSeen	seen[JA_WALLET_MAX_SHARDS];
-	int			nseen = 0;
-	int64		total = 0;
+	int			nseen;
+	int64		total;
 	int			result = -1;
 	int			k;
 
-	memset(seen, 0, sizeof(seen));
-	ScanKeyEntryInitialize(&key, 0, 1, BTEqualStrategyNumber, InvalidOid,
-						   shards_table.key_collation[0], shards_table.key_proc[0],
-						   CStringGetTextDatum(client_id));
-	scan = index_beginscan(rel, index, snapshot, 1, 0);
-	index_rescan(scan, &key, 1, NULL, 0);
-	while (index_getnext_slot(scan, ForwardScanDirection, slot))
-	{
-		bool		isnull;
-		int16		shard = DatumGetInt16(slot_getattr(slot, shard_att, &isnull));
-		int64		balance = DatumGetInt64(slot_getattr(slot, balance_att, &isnull));
-
-		if (balance <= 0)
-			continue;
-		total += balance;
-		if (nseen >= JA_WALLET_MAX_SHARDS)
-			elog(ERROR, "client \"%s\" has more than %d wallet shards", client_id, JA_WALLET_MAX_SHARDS);
-		seen[nseen].tid = slot->tts_tid;
-		seen[nseen].order = shard ^ start;
-		seen[nseen].shard = shard;
-		seen[nseen].balance = balance;
-		nseen++;
-	}
-	index_endscan(scan);
+	nseen = read_wallet(rel, index, client_id, start, snapshot, slot, seen, &total);
 	*nfunded = nseen;
-	if (nseen > 1)
-		qsort(seen, nseen, sizeof(ShardSeen), shard_seen_cmp);
 	for (k = 0; k < nseen && result == -1; k++)
 	{
 		bool		isnull;
