@@ -95,7 +95,7 @@ typedef struct ShardSeen
  * reading them in the index's shard order changed page at almost every
  * row.  So the index is walked for row addresses first, and the rows are
  * read in page order, each page pinned once.  Both sorts are insertion
- * sorts: the lists hold a few dozen entries at most.
+ * sorts: the lists hold a few dozen entries.
  */
 static int
 read_wallet(Relation rel, Relation index, const char *client_id, int start,
