@@ -4,7 +4,7 @@
  *		The public API (send-otp, verify-otp), its playground twins that use
  *		the configured sandbox demo client, and the health check.  Each call
  *		is one parameterized SQL statement; the reply body is the function's
- *		jsonb, the status comes from its "error" code.
+ *		jsonb, the status comes from its "error" code (replyfields.c).
  *
  *-------------------------------------------------------------------------
  */
@@ -67,17 +67,26 @@ call_api(GwRequest *req, GwDb *db, GwStmt stmt, const char *const *values)
 			!PQgetisnull(res, 0, 0))
 		{
 			const char *body = PQgetvalue(res, 0, 0);
+			GwReplyFields fields;
 			int			status = 200;
 			char		extra[64] = "";
 
-			if (!PQgetisnull(res, 0, 1))
+			if (!gw_reply_fields(body, (size_t) PQgetlength(res, 0, 0), &fields))
 			{
-				snprintf(req->error, sizeof(req->error), "%s", PQgetvalue(res, 0, 1));
+				gw_log("error", "the API function returned a reply that is not a JSON object");
+				gw_reply_error(req, 500, "internal_error",
+							   "The gateway could not read the database function's reply.", NULL);
+				PQclear(res);
+				return;
+			}
+			if (fields.error[0] != '\0')
+			{
+				snprintf(req->error, sizeof(req->error), "%s", fields.error);
 				status = gw_status_for_error(req->error);
 			}
-			if (status == 429 && !PQgetisnull(res, 0, 2))
+			if (status == 429 && fields.retry_after[0] != '\0')
 			{
-				long		secs = strtol(PQgetvalue(res, 0, 2), NULL, 10);
+				long		secs = strtol(fields.retry_after, NULL, 10);
 
 				snprintf(extra, sizeof(extra), "Retry-After: %ld\r\n", secs > 0 ? secs : 1);
 			}

@@ -16,20 +16,17 @@
 #include "gateway.h"
 
 /*
- * The API calls, by GwStmt.  Each reply comes back with its "error" and
- * "retry_after" members already extracted, for the status and headers.
+ * The API calls, by GwStmt.  Each returns the function's jsonb reply as
+ * is; the members the status and headers need are read from it by
+ * gw_reply_fields.
  */
 static const struct
 {
 	const char *name;
 	const char *sql;
 }			statements[STMT_COUNT] = {
-	{"justauth_gw_send_otp",
-		"SELECT t.r::text, t.r->>'error', t.r->>'retry_after' "
-	"FROM justauth.justauth_send_otp($1, $2, $3, $4) AS t(r)"},
-	{"justauth_gw_verify_otp",
-		"SELECT t.r::text, t.r->>'error', t.r->>'retry_after' "
-	"FROM justauth.justauth_verify_otp($1, $2, $3, $4) AS t(r)"},
+	{"justauth_gw_send_otp", "SELECT justauth.justauth_send_otp($1, $2, $3, $4)"},
+	{"justauth_gw_verify_otp", "SELECT justauth.justauth_verify_otp($1, $2, $3, $4)"},
 };
 
 /* Called by CivetWeb's init_thread for each worker thread. */

@@ -18,6 +18,8 @@
 #include <civetweb.h>
 #include <libpq-fe.h>
 
+#include "replyfields.h"
+
 /* Longest accepted parameter value, in bytes (the SQL API's own limit). */
 #define GW_MAX_PARAM_LEN	256
 /* Longest accepted query string. */

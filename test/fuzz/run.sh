@@ -12,6 +12,7 @@
 #   params    gw_collect_params            gateway/params.c, text.c, reply.c
 #   webhook   gw_handle_webhook            gateway/webhook.c, params.c, text.c, reply.c
 #   escape    gw_json_escape               gateway/text.c
+#   replyfields gw_reply_fields            gateway/replyfields.c (+ libpgcommon)
 # Seeds are in test/fuzz/<target>/; new inputs go to a scratch corpus in
 # FUZZ_WORK (default: a new directory under /tmp), never into the tree.
 # A gateway target whose sources are not in the tree is reported as
@@ -27,7 +28,7 @@ CC=${FUZZ_CC:-clang-14}
 PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
 seconds=${FUZZ_SECONDS:-600}
 work=${FUZZ_WORK:-$(mktemp -d /tmp/justauth-fuzz.XXXXXX)}
-targets=${*:-number params webhook escape}
+targets=${*:-number params webhook escape replyfields}
 mkdir -p "$work"
 
 pg_server=$("$PG_CONFIG" --includedir-server)
@@ -60,6 +61,11 @@ build() {
 	escape)
 		srcs=(test/fuzz/escape_fuzz.c gateway/text.c)
 		flags=(-I"$pg_client" -Igateway)
+		;;
+	replyfields)
+		srcs=(test/fuzz/replyfields_fuzz.c gateway/replyfields.c)
+		flags=(-DFRONTEND -I"$pg_server" -Igateway -Wno-ignored-attributes)
+		libs=(-L"$("$PG_CONFIG" --pkglibdir)" -lpgcommon -lpgport)
 		;;
 	*)
 		echo "unknown fuzz target $t" >&2

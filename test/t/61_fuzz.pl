@@ -22,6 +22,7 @@ my %needs = (
 	params => 'gateway/params.c',
 	webhook => 'gateway/webhook.c',
 	escape => 'gateway/text.c',
+	replyfields => 'gateway/replyfields.c',
 );
 my @targets = grep { -f "$src/$needs{$_}" } sort keys %needs;
 ok(scalar(grep { $_ eq 'number' } @targets), 'the number target has its source');
