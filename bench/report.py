@@ -249,8 +249,11 @@ def do_markdown(res, secs):
         crow = []
         for label, nm in (("send, 100 clients, c8", "send_many_c8"), ("send, 100 clients, c32", "send_many_c32"),
                           ("send, one client, c8", "send_one_c8"), ("send, one client, c32", "send_one_c32"),
-                          ("verify mix, c8", "verify_c8")):
+                          ("verify mix, c8", "verify_c8"),
+                          ("gateway mix (wrk): that revision's gateway binary, on this cluster", "mix_gateway")):
             a, b = load(res, "after_" + nm), load(res, "before_" + nm)
+            if nm == "mix_gateway":
+                a = load(res, nm)  # this tree's gateway: the mix case itself, alternating with before's
             if a and b:
                 rr = median([x / y for x, y in zip(a["rounds"], b["rounds"]) if y > 0])
                 crow.append("| %s | %s | %s | %s | %s | %.2f× |" % (label, fmt_rate(b), fmt_lat(b), fmt_rate(a), fmt_lat(a), rr))

@@ -9,7 +9,8 @@
 #   BENCH_CASES="worker sql gateway"        which groups to run, in this order
 #                                           (the worker's latency first, while
 #                                           no other cluster is busy vacuuming)
-#   BENCH_BASELINE=<git rev>                also measure that revision's core against
+#   BENCH_BASELINE=<git rev>                also measure that revision's core (and its
+#                                           gateway, in the gateway mix) against
 #                                           this one, alternating (before/after ratios)
 #   BENCH_KEEP=1                            keep the scratch directory
 #
@@ -33,6 +34,7 @@ PORT_AFTER=$((PORT + 6))		# cluster C: this build again, as fresh as B
 MOCK_A=$((PORT + 3))
 MOCK_W=$((PORT + 4))
 GWPORT=$((PORT + 5))
+GWPORT_BASE=$((PORT + 7))		# the BENCH_BASELINE gateway, in the gateway mix
 WA_PHONE_ID=106540352242922
 WORK=$(mktemp -d /tmp/justauth-bench.XXXXXX)
 RES=$WORK/results
@@ -340,7 +342,7 @@ gw_status_classes() {
 
 gateway_cases() {
 	local gw=${BENCH_GATEWAY_BIN:-$top/gateway/justauth-gateway}
-	local gwport=$GWPORT r part slice gwpid before after peak
+	local gwport=$GWPORT r part slice gwpid before after peak gw_base nparts basepid
 	echo "== gateway cases: wrk --latency vs pgbench, $ROUNDS rounds of $SECS s"
 	if [ ! -x "$gw" ]; then
 		not_measured gateway "gateway (mix through wrk, gateway RSS): gateway/justauth-gateway is not on this branch yet"
@@ -352,14 +354,29 @@ gateway_cases() {
 	# pool parts: round r uses part 2r-2 for pgbench and 2r-1 for wrk
 	part=${BENCH_MIX_PART:-40000}	# enough that no code is judged twice in a round
 	slice=$((part / 8))
-	echo "  making the mix pool: $(((2 * ROUNDS + 1) * part)) codes"
-	psql_b -v pool=$(((2 * ROUNDS + 1) * part)) -v who=ours -v tab=mix_codes -v base=9500000000 -f bench/pool.sql >/dev/null 2>&1
+	gw_base=
+	if [ -n "${BENCH_BASELINE:-}" ] && [ -f "$baseline_tree/gateway/Makefile" ] &&
+		make -s -C "$baseline_tree/gateway" >/dev/null 2>&1; then
+		gw_base=$baseline_tree/gateway/justauth-gateway
+	fi
+	nparts=$((2 * ROUNDS + 1))
+	[ -z "$gw_base" ] || nparts=$((nparts + ROUNDS))
+	echo "  making the mix pool: $((nparts * part)) codes"
+	psql_b -v pool=$((nparts * part)) -v who=ours -v tab=mix_codes -v base=9500000000 -f bench/pool.sql >/dev/null 2>&1
 	for r in $(seq "$ROUNDS"); do
 		psql_b -At -F ' ' -c "SELECT client_id, number, code, wrong FROM bench.mix_codes
 			WHERE i > $(((2 * r - 1) * part)) AND i <= $((2 * r * part)) ORDER BY i" >"$RES/mixcodes$r.txt"
 	done
 	psql_b -At -F ' ' -c "SELECT client_id, number, code, wrong FROM bench.mix_codes
-		WHERE i > $((2 * ROUNDS * part)) ORDER BY i" >"$RES/mixcodes200.txt"
+		WHERE i > $((2 * ROUNDS * part)) AND i <= $(((2 * ROUNDS + 1) * part)) ORDER BY i" >"$RES/mixcodes200.txt"
+	# BENCH_BASELINE: that revision's gateway takes a round after ours, on
+	# parts 2R+1 .. 3R, against the same cluster (the SQL API is the same)
+	if [ -n "$gw_base" ]; then
+		for r in $(seq "$ROUNDS"); do
+			psql_b -At -F ' ' -c "SELECT client_id, number, code, wrong FROM bench.mix_codes
+				WHERE i > $(((2 * ROUNDS + r) * part)) AND i <= $(((2 * ROUNDS + r + 1) * part)) ORDER BY i" >"$RES/mixcodes_base$r.txt"
+		done
+	fi
 	chmod 644 "$RES"/*.txt
 
 	"${as_pg[@]}" "$gw" --listen="127.0.0.1:$gwport" --threads=8 \
@@ -374,15 +391,36 @@ gateway_cases() {
 	gwpid=$(pgrep -P "$gwpid" -f justauth-gateway || echo "$gwpid")
 	before=$(rss_kb "$gwpid")
 
+	if [ -n "$gw_base" ]; then
+		"${as_pg[@]}" "$gw_base" --listen="127.0.0.1:$GWPORT_BASE" --threads=8 \
+			--db="host=$WORK port=$PORT dbname=$DB user=bench_gw" >"$WORK/gateway-base.log" 2>&1 &
+		basepid=$!
+		pids+=("$basepid")
+		for _ in $(seq 50); do
+			curl -sf -o /dev/null "http://127.0.0.1:$GWPORT_BASE/healthz" && break
+			sleep 0.2
+		done
+		basepid=$(pgrep -P "$basepid" -f justauth-gateway || echo "$basepid")
+	fi
+
 	for r in $(seq "$ROUNDS"); do
 		pgb mix_pgbench mix.sql 8 -D base=$((2 * (r - 1) * part)) -D slice=$slice -D i=0
 		wrk -t2 -c8 -d"${SECS}s" --latency -s bench/wrk/mix.lua "http://127.0.0.1:$gwport" \
 			-- "$RES/clients.txt" "$RES/mixcodes$r.txt" 2 >"$RES/mix_gateway.out$r" 2>&1
 		grep -E 'Requests/sec' "$RES/mix_gateway.out$r" | awk '{print $2}' >>"$RES/mix_gateway.rounds"
+		if [ -n "$gw_base" ]; then
+			wrk -t2 -c8 -d"${SECS}s" --latency -s bench/wrk/mix.lua "http://127.0.0.1:$GWPORT_BASE" \
+				-- "$RES/clients.txt" "$RES/mixcodes_base$r.txt" 2 >"$RES/before_mix_gateway.out$r" 2>&1
+		fi
 	done
 	summarize mix_pgbench
 	python3 bench/report.py wrk "$RES/mix_gateway" "$SECS"
 	printf '  %-22s %s\n' mix_gateway "$(cat "$RES/mix_gateway.summary")"
+	if [ -n "$gw_base" ]; then
+		kill "$basepid" 2>/dev/null || true
+		python3 bench/report.py wrk "$RES/before_mix_gateway" "$SECS"
+		printf '  %-22s %s\n' before_mix_gateway "$(cat "$RES/before_mix_gateway.summary")"
+	fi
 	echo "  gateway replies so far: $(gw_status_classes "$gwport")"
 
 	# 200 keep-alive connections: how the gateway's memory behaves
