@@ -340,6 +340,22 @@ gw_status_classes() {
 		END { printf "2xx %d, 4xx %d, 5xx %d", n["2"], n["4"], n["5"] }'
 }
 
+# start_gateway BIN PORT LOG: runs a gateway binary on cluster A as the
+# bench_gw role and waits for its /healthz; started_pid is the server
+# process itself (under runuser), whose memory and signals count.
+start_gateway() {
+	local p
+	"${as_pg[@]}" "$1" --listen="127.0.0.1:$2" --threads=8 \
+		--db="host=$WORK port=$PORT dbname=$DB user=bench_gw" >"$3" 2>&1 &
+	p=$!
+	pids+=("$p")
+	for _ in $(seq 50); do
+		curl -sf -o /dev/null "http://127.0.0.1:$2/healthz" && break
+		sleep 0.2
+	done
+	started_pid=$(pgrep -P "$p" -f justauth-gateway || echo "$p")
+}
+
 gateway_cases() {
 	local gw=${BENCH_GATEWAY_BIN:-$top/gateway/justauth-gateway}
 	local gwport=$GWPORT r part slice gwpid before after peak gw_base nparts basepid
@@ -379,28 +395,12 @@ gateway_cases() {
 	fi
 	chmod 644 "$RES"/*.txt
 
-	"${as_pg[@]}" "$gw" --listen="127.0.0.1:$gwport" --threads=8 \
-		--db="host=$WORK port=$PORT dbname=$DB user=bench_gw" >"$WORK/gateway.log" 2>&1 &
-	gwpid=$!
-	pids+=("$gwpid")
-	for _ in $(seq 50); do
-		curl -sf -o /dev/null "http://127.0.0.1:$gwport/healthz" && break
-		sleep 0.2
-	done
-	# the gateway runs under runuser: measure the real server process
-	gwpid=$(pgrep -P "$gwpid" -f justauth-gateway || echo "$gwpid")
+	start_gateway "$gw" "$gwport" "$WORK/gateway.log"
+	gwpid=$started_pid
 	before=$(rss_kb "$gwpid")
-
 	if [ -n "$gw_base" ]; then
-		"${as_pg[@]}" "$gw_base" --listen="127.0.0.1:$GWPORT_BASE" --threads=8 \
-			--db="host=$WORK port=$PORT dbname=$DB user=bench_gw" >"$WORK/gateway-base.log" 2>&1 &
-		basepid=$!
-		pids+=("$basepid")
-		for _ in $(seq 50); do
-			curl -sf -o /dev/null "http://127.0.0.1:$GWPORT_BASE/healthz" && break
-			sleep 0.2
-		done
-		basepid=$(pgrep -P "$basepid" -f justauth-gateway || echo "$basepid")
+		start_gateway "$gw_base" "$GWPORT_BASE" "$WORK/gateway-base.log"
+		basepid=$started_pid
 	fi
 
 	for r in $(seq "$ROUNDS"); do
