@@ -69,8 +69,20 @@ fi
 
 "${as_pg[@]}" "$PG_BIN/pg_ctl" -D "$RUN/pgdata" -l "$RUN/postgres.log" -w start >/dev/null
 psql_run() { "${as_pg[@]}" psql -h "$RUN" -p "$PGPORT" -U postgres -X -q -v ON_ERROR_STOP=1 "$@"; }
-psql_run -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$DB'" | grep -q 1 ||
+# The extension stays at version 1.0 while its script changes, so a sandbox
+# set up by an older tree can have a schema this build cannot use: refuse
+# to start on it rather than answer every call with an error.
+schema_sum=$(sha256sum sql/justauth--1.0.sql | cut -d' ' -f1)
+if psql_run -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$DB'" | grep -q 1; then
+	if [ -f "$RUN/schema.sha256" ] && [ "$(cat "$RUN/schema.sha256")" != "$schema_sum" ]; then
+		echo "make run: $RUN was set up by a tree with another sql/justauth--1.0.sql;" >&2
+		echo "start a fresh sandbox with: make stop && rm -rf $RUN && make run" >&2
+		exit 1
+	fi
+else
 	psql_run -d postgres -c "CREATE DATABASE $DB"
+	echo "$schema_sum" >"$RUN/schema.sha256"
+fi
 psql_run -d "$DB" -c "CREATE EXTENSION IF NOT EXISTS justauth"
 psql_run -d "$DB" -c "DO \$\$ BEGIN
 	IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'justauth_gw') THEN
