@@ -356,6 +356,20 @@ start_gateway() {
 	started_pid=$(pgrep -P "$p" -f justauth-gateway || echo "$p")
 }
 
+# mix_part K FILE: writes part K (of $part codes) of bench.mix_codes, as
+# mix.lua reads it, to FILE.
+mix_part() {
+	psql_b -At -F ' ' -c "SELECT client_id, number, code, wrong FROM bench.mix_codes
+		WHERE i > $(($1 * part)) AND i <= $((($1 + 1) * part)) ORDER BY i" >"$2"
+}
+
+# wrk_mix PORT CODES OUT: one round of the gateway mix (bench/wrk/mix.lua)
+# against the gateway on PORT, judging the codes in CODES; output in OUT.
+wrk_mix() {
+	wrk -t2 -c8 -d"${SECS}s" --latency -s bench/wrk/mix.lua "http://127.0.0.1:$1" \
+		-- "$RES/clients.txt" "$2" 2 >"$3" 2>&1
+}
+
 gateway_cases() {
 	local gw=${BENCH_GATEWAY_BIN:-$top/gateway/justauth-gateway}
 	local gwport=$GWPORT r part slice gwpid before after peak gw_base nparts basepid
@@ -380,19 +394,11 @@ gateway_cases() {
 	echo "  making the mix pool: $((nparts * part)) codes"
 	psql_b -v pool=$((nparts * part)) -v who=ours -v tab=mix_codes -v base=9500000000 -f bench/pool.sql >/dev/null 2>&1
 	for r in $(seq "$ROUNDS"); do
-		psql_b -At -F ' ' -c "SELECT client_id, number, code, wrong FROM bench.mix_codes
-			WHERE i > $(((2 * r - 1) * part)) AND i <= $((2 * r * part)) ORDER BY i" >"$RES/mixcodes$r.txt"
+		mix_part $((2 * r - 1)) "$RES/mixcodes$r.txt"
+		# BENCH_BASELINE: that revision's gateway gets parts 2R+1 .. 3R
+		[ -z "$gw_base" ] || mix_part $((2 * ROUNDS + r)) "$RES/mixcodes_base$r.txt"
 	done
-	psql_b -At -F ' ' -c "SELECT client_id, number, code, wrong FROM bench.mix_codes
-		WHERE i > $((2 * ROUNDS * part)) AND i <= $(((2 * ROUNDS + 1) * part)) ORDER BY i" >"$RES/mixcodes200.txt"
-	# BENCH_BASELINE: that revision's gateway takes a round after ours, on
-	# parts 2R+1 .. 3R, against the same cluster (the SQL API is the same)
-	if [ -n "$gw_base" ]; then
-		for r in $(seq "$ROUNDS"); do
-			psql_b -At -F ' ' -c "SELECT client_id, number, code, wrong FROM bench.mix_codes
-				WHERE i > $(((2 * ROUNDS + r) * part)) AND i <= $(((2 * ROUNDS + r + 1) * part)) ORDER BY i" >"$RES/mixcodes_base$r.txt"
-		done
-	fi
+	mix_part $((2 * ROUNDS)) "$RES/mixcodes200.txt"
 	chmod 644 "$RES"/*.txt
 
 	start_gateway "$gw" "$gwport" "$WORK/gateway.log"
@@ -405,12 +411,15 @@ gateway_cases() {
 
 	for r in $(seq "$ROUNDS"); do
 		pgb mix_pgbench mix.sql 8 -D base=$((2 * (r - 1) * part)) -D slice=$slice -D i=0
-		wrk -t2 -c8 -d"${SECS}s" --latency -s bench/wrk/mix.lua "http://127.0.0.1:$gwport" \
-			-- "$RES/clients.txt" "$RES/mixcodes$r.txt" 2 >"$RES/mix_gateway.out$r" 2>&1
+		# the baseline's gateway, if any, goes first in every other round:
+		# on the dev cluster the second of two back-to-back runs gained 3-5 %
+		if [ -n "$gw_base" ] && [ $((r % 2)) = 0 ]; then
+			wrk_mix "$GWPORT_BASE" "$RES/mixcodes_base$r.txt" "$RES/before_mix_gateway.out$r"
+		fi
+		wrk_mix "$gwport" "$RES/mixcodes$r.txt" "$RES/mix_gateway.out$r"
 		grep -E 'Requests/sec' "$RES/mix_gateway.out$r" | awk '{print $2}' >>"$RES/mix_gateway.rounds"
-		if [ -n "$gw_base" ]; then
-			wrk -t2 -c8 -d"${SECS}s" --latency -s bench/wrk/mix.lua "http://127.0.0.1:$GWPORT_BASE" \
-				-- "$RES/clients.txt" "$RES/mixcodes_base$r.txt" 2 >"$RES/before_mix_gateway.out$r" 2>&1
+		if [ -n "$gw_base" ] && [ $((r % 2)) = 1 ]; then
+			wrk_mix "$GWPORT_BASE" "$RES/mixcodes_base$r.txt" "$RES/before_mix_gateway.out$r"
 		fi
 	done
 	summarize mix_pgbench
