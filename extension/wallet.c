@@ -91,11 +91,13 @@ typedef struct ShardSeen
  * read_wallet reads the client's sub-balances as snapshot sees them and
  * returns how many are funded, in this session's order (shard ^ start), in
  * seen (room for JA_WALLET_MAX_SHARDS); *total receives their sum.  A busy
- * wallet has dozens of sub-balances spread over a few heap pages, and
- * reading them in the index's shard order changed page at almost every
- * row.  So the index is walked for row addresses first, and the rows are
- * read in page order, each page pinned once.  Both sorts are insertion
- * sorts: the lists hold a few dozen entries.
+ * wallet has dozens of sub-balances, several to a heap page, and reading
+ * them in the index's shard order changed page at almost every row.  So
+ * the index is walked for row addresses first, and the rows are read in
+ * page order, each page pinned once.  (Under long contention the rows
+ * spread out: an update that cannot stay on its page moves the row to an
+ * almost empty one, fillfactor 10, and then there is a page per row.)
+ * Both sorts are insertion sorts: the lists hold a few dozen entries.
  */
 static int
 read_wallet(Relation rel, Relation index, const char *client_id, int start,

@@ -7,7 +7,7 @@
  *
  * The database returns each reply as the function's jsonb and nothing
  * else.  Pulling the two members out in SQL made every call a function
- * scan with three output columns: about 21 k more instructions per call
+ * scan with three output columns: about 22 k more instructions per call
  * in the backend, the shared resource, against about 13 k here.
  *
  * This file is built as PostgreSQL frontend code (postgres_fe.h), apart
