@@ -411,8 +411,8 @@ gateway_cases() {
 
 	for r in $(seq "$ROUNDS"); do
 		pgb mix_pgbench mix.sql 8 -D base=$((2 * (r - 1) * part)) -D slice=$slice -D i=0
-		# the baseline's gateway, if any, goes first in every other round:
-		# on the dev cluster the second of two back-to-back runs gained 3-5 %
+		# the baseline's gateway, if any, goes first in every other round, so
+		# that neither binary always has the same place
 		if [ -n "$gw_base" ] && [ $((r % 2)) = 0 ]; then
 			wrk_mix "$GWPORT_BASE" "$RES/mixcodes_base$r.txt" "$RES/before_mix_gateway.out$r"
 		fi
