@@ -119,10 +119,11 @@ private_server() {
 	return 0
 }
 
-# start_cluster DIR PORT ROOT: initdb, settings (plus stdin), start, and the
-# bench database with justauth, the peer and the bench clients.
+# start_cluster DIR PORT ROOT WAL_MB: initdb, settings (plus stdin), start,
+# the bench database with justauth, the peer and the bench clients, and
+# WAL_MB of WAL segments made ready before the cases (see below).
 start_cluster() {
-	local dir=$1 port=$2 root=$3
+	local dir=$1 port=$2 root=$3 wal_mb=$4
 	local bin=$root/usr/lib/postgresql/15/bin
 	"${as_pg[@]}" "$bin/initdb" -D "$dir" -A trust -U postgres >/dev/null
 	{
@@ -134,6 +135,7 @@ max_connections = 120
 shared_buffers = 512MB
 synchronous_commit = on
 max_wal_size = 16GB
+min_wal_size = ${wal_mb}MB
 checkpoint_timeout = 30min
 shared_preload_libraries = 'justauth'
 justauth.whatsapp_access_token = 'bench-token'
@@ -161,10 +163,29 @@ CONF
 			-t 500 -f "$top/bench/pgbench/$s.sql" "$DB" >/dev/null
 	done
 	psql_on "$port" -c "VACUUM ANALYZE" >/dev/null
+	# WAL segments the cases will write into, made now.  A segment that does
+	# not exist yet is created, zero-filled and fsynced (16 MB) by the
+	# backend that first needs it, holding WALWriteLock: every commit of the
+	# cluster waits, here about 50 ms, once per 16 MB of WAL.  A server in
+	# service recycles the segments its checkpoints free, so it pays that
+	# rarely; a bench that never checkpoints would pay it all the time, and
+	# per send in proportion to each side's WAL.  Each switch below makes
+	# one segment; the checkpoint recycles them as the next ones, up to
+	# min_wal_size.
+	psql_on "$port" -c "DO \$\$BEGIN FOR i IN 1..$((wal_mb / 16)) LOOP
+		PERFORM pg_logical_emit_message(false, 'justauth-bench', '');
+		PERFORM pg_switch_wal();
+	END LOOP; END\$\$" >/dev/null
 	# Every case runs between checkpoints: with max_wal_size 16 GB the run
 	# (about 3 GB of WAL on cluster A) triggers none, so no 5 s round gets a
 	# checkpoint's burst of full-page images by chance.
 	psql_on "$port" -c "CHECKPOINT" >/dev/null
+}
+
+# wal_segments DIR: WAL segment files in a cluster's pg_wal (none are
+# removed between checkpoints, so a rise is a segment made during the cases)
+wal_segments() {
+	"${as_pg[@]}" find "$1/pg_wal" -maxdepth 1 -name '0*' -type f | wc -l
 }
 psql_on() {
 	local port=$1
@@ -190,13 +211,14 @@ private_server "$WORK/server" "$top"
 # Cluster A: live clients; the delivery worker (when present) is parked at
 # 1 message/s toward a mock, like the peer's cron job, which is not running.
 if [ "$HAVE_WORKER" = 1 ]; then mock_start "$MOCK_A" "$WORK/mock-a.log"; fi
-start_cluster "$WORK/pg-a" "$PORT" "$WORK/server" <<CONF
+start_cluster "$WORK/pg-a" "$PORT" "$WORK/server" 4096 <<CONF
 justauth.whatsapp_api_url = 'http://127.0.0.1:$MOCK_A'
 justauth.max_messages_per_second = 1
 CONF
 # what cluster A writes and whether a checkpoint still lands in a case
 ckpt_sql="SELECT pg_current_wal_lsn() || ' ' || (checkpoints_timed + checkpoints_req) FROM pg_stat_bgwriter"
 read -r wal_start ckpt_start <<<"$(psql_b -At -c "$ckpt_sql")"
+segs_start=$(wal_segments "$WORK/pg-a")
 pg_settings_dump=$(psql_b -At -F ' = ' -c "SELECT name, setting || coalesce(' ' || unit, '') FROM pg_settings
 	WHERE name IN ('shared_buffers', 'synchronous_commit', 'fsync', 'wal_level', 'max_wal_size',
 		'checkpoint_timeout', 'max_connections', 'shared_preload_libraries', 'autovacuum',
@@ -206,7 +228,7 @@ if [ "$HAVE_WORKER" = 1 ] && [[ " $CASES " == *" worker "* ]]; then
 	# Cluster W: the worker delivers to its own mock at full speed;
 	# commit timestamps give commit -> first byte at the mock.
 	mock_start "$MOCK_W" "$WORK/mock-w.log"
-	start_cluster "$WORK/pg-w" "$PORT_W" "$WORK/server" <<CONF
+	start_cluster "$WORK/pg-w" "$PORT_W" "$WORK/server" 1024 <<CONF
 track_commit_timestamp = on
 justauth.whatsapp_api_url = 'http://127.0.0.1:$MOCK_W'
 justauth.max_messages_per_second = 100000
@@ -217,11 +239,11 @@ if [ -n "${BENCH_BASELINE:-}" ]; then
 	git worktree add -q --detach "$baseline_tree" "$BENCH_BASELINE"
 	make -s -C "$baseline_tree" justauth.so >/dev/null
 	private_server "$WORK/server-base" "$baseline_tree"
-	start_cluster "$WORK/pg-base" "$PORT_BASE" "$WORK/server-base" <<CONF
+	start_cluster "$WORK/pg-base" "$PORT_BASE" "$WORK/server-base" 2048 <<CONF
 justauth.whatsapp_api_url = 'http://127.0.0.1:$MOCK_A'
 justauth.max_messages_per_second = 1
 CONF
-	start_cluster "$WORK/pg-after" "$PORT_AFTER" "$WORK/server" <<CONF
+	start_cluster "$WORK/pg-after" "$PORT_AFTER" "$WORK/server" 2048 <<CONF
 justauth.whatsapp_api_url = 'http://127.0.0.1:$MOCK_A'
 justauth.max_messages_per_second = 1
 CONF
@@ -264,11 +286,15 @@ accepted_since() {
 		(SELECT count(*) FROM peer.otps WHERE created_at >= '$1')"
 }
 
+# in_turn R A B: "A B" in odd rounds and "B A" in even ones, so that neither
+# side of a pair always runs right after the other's writes.
+in_turn() { if [ $(($1 % 2)) = 1 ]; then echo "$2 $3"; else echo "$3 $2"; fi; }
+
 # cpu_ticks PID: user + system CPU time of a process, in clock ticks.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 
 sql_cases() {
-	local r c t0 pool part slice wpid w0 s0
+	local r c s t0 pool part slice wpid w0 s0
 	echo "== SQL cases: pgbench -M prepared, $ROUNDS rounds of $SECS s, sides alternating"
 	wpid=$(psql_b -At -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'justauth delivery worker'")
 	w0=$(cpu_ticks "${wpid:-0}")
@@ -281,10 +307,8 @@ sql_cases() {
 	for c in 8 32; do
 		t0=$(psql_b -At -c "SELECT now()")
 		for r in $(seq "$ROUNDS"); do
-			pgb send_peer_many_c$c send_peer_many.sql $c
-			pgb send_ours_many_c$c send_ours_many.sql $c
-			pgb send_peer_one_c$c send_peer_one.sql $c
-			pgb send_ours_one_c$c send_ours_one.sql $c
+			for s in $(in_turn "$r" peer ours); do pgb send_${s}_many_c$c send_${s}_many.sql $c; done
+			for s in $(in_turn "$r" peer ours); do pgb send_${s}_one_c$c send_${s}_one.sql $c; done
 		done
 		summarize send_peer_many_c$c send_ours_many_c$c send_peer_one_c$c send_ours_one_c$c
 		echo "  accepted sends (ours peer): $(accepted_since "$t0")"
@@ -302,8 +326,9 @@ sql_cases() {
 	psql_b -v pool="$pool" -v who=peer -v tab=peer_codes -v base=8000000000 -f bench/pool.sql >/dev/null 2>&1
 	wait "$maker"
 	for r in $(seq "$ROUNDS"); do
-		PGB_TXNS=$slice pgb verify_peer_c8 verify_peer.sql 8 -D base=$(((r - 1) * part)) -D slice=$slice -D i=0
-		PGB_TXNS=$slice pgb verify_ours_c8 verify_ours.sql 8 -D base=$(((r - 1) * part)) -D slice=$slice -D i=0
+		for s in $(in_turn "$r" peer ours); do
+			PGB_TXNS=$slice pgb verify_${s}_c8 verify_$s.sql 8 -D base=$(((r - 1) * part)) -D slice=$slice -D i=0
+		done
 	done
 	summarize verify_peer_c8 verify_ours_c8
 	psql_b -At -c "SELECT 'verify outcomes, ours: ' || string_agg(status || ' ' || n, ', ') FROM
@@ -382,7 +407,11 @@ gateway_cases() {
 		CREATE ROLE bench_gw LOGIN IN ROLE justauth_gateway; END IF; END \$\$" >/dev/null
 	psql_b -At -F ' ' -c "SELECT ours_id, ours_key FROM bench.clients WHERE i BETWEEN 1 AND 100" >"$RES/clients.txt"
 	# pool parts: round r uses part 2r-2 for pgbench and 2r-1 for wrk
-	part=${BENCH_MIX_PART:-40000}	# enough that no code is judged twice in a round
+	# Enough codes that none is judged twice in a round up to 25 k
+	# transactions/s (13 in 23 are verifies): a code judged again is a
+	# cheaper case (no write, no commit flush) and would flatter the side
+	# that runs faster.
+	part=${BENCH_MIX_PART:-$((SECS * 14500))}
 	slice=$((part / 8))
 	gw_base=
 	if [ -n "${BENCH_BASELINE:-}" ] && [ -f "$baseline_tree/gateway/Makefile" ] &&
@@ -550,17 +579,22 @@ worker_cases() {
 	sed 's/^/  /' "$RES/60_worker_rss.md"
 }
 
+# cmp_port before|after: the cluster of that side of the before/after cases
+cmp_port() { if [ "$1" = before ]; then echo "$PORT_BASE"; else echo "$PORT_AFTER"; fi; }
+
 # Before/after: the BENCH_BASELINE build (cluster B) against this one
-# (cluster A), alternating, on the cases the core changes aim at.
+# (cluster C), alternating, on the cases the core changes aim at.
 compare_cases() {
-	local r c part slice pool
+	local r c s part slice pool
 	echo "== before/after: $BENCH_BASELINE (before) vs this tree (after), $ROUNDS rounds of $SECS s"
 	for c in 8 32; do
 		for r in $(seq "$ROUNDS"); do
-			PGB_PORT=$PORT_BASE pgb before_send_many_c$c send_ours_many.sql $c
-			PGB_PORT=$PORT_AFTER pgb after_send_many_c$c send_ours_many.sql $c
-			PGB_PORT=$PORT_BASE pgb before_send_one_c$c send_ours_one.sql $c
-			PGB_PORT=$PORT_AFTER pgb after_send_one_c$c send_ours_one.sql $c
+			for s in $(in_turn "$r" before after); do
+				PGB_PORT=$(cmp_port "$s") pgb ${s}_send_many_c$c send_ours_many.sql $c
+			done
+			for s in $(in_turn "$r" before after); do
+				PGB_PORT=$(cmp_port "$s") pgb ${s}_send_one_c$c send_ours_one.sql $c
+			done
 		done
 		summarize before_send_many_c$c after_send_many_c$c before_send_one_c$c after_send_one_c$c
 	done
@@ -574,8 +608,10 @@ compare_cases() {
 	sed 's/bench\.ours_codes/bench.cmp_codes/g' bench/pgbench/verify_ours.sql >"$WORK/verify_cmp.sql"
 	chmod 644 "$WORK/verify_cmp.sql"
 	for r in $(seq "$ROUNDS"); do
-		PGB_TXNS=$slice PGB_PORT=$PORT_BASE pgb before_verify_c8 "$WORK/verify_cmp.sql" 8 -D base=$(((r - 1) * part)) -D slice=$slice -D i=0
-		PGB_TXNS=$slice PGB_PORT=$PORT_AFTER pgb after_verify_c8 "$WORK/verify_cmp.sql" 8 -D base=$(((r - 1) * part)) -D slice=$slice -D i=0
+		for s in $(in_turn "$r" before after); do
+			PGB_TXNS=$slice PGB_PORT=$(cmp_port "$s") pgb ${s}_verify_c8 "$WORK/verify_cmp.sql" 8 \
+				-D base=$(((r - 1) * part)) -D slice=$slice -D i=0
+		done
 	done
 	summarize before_verify_c8 after_verify_c8
 	git rev-parse --short "$BENCH_BASELINE" >"$RES/baseline.txt"
@@ -645,6 +681,7 @@ if [ -n "${BENCH_BASELINE:-}" ] && [ -n "${BENCH_CALLGRIND:-1}" ]; then callgrin
 
 load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 read -r wal_end ckpt_end <<<"$(psql_b -At -c "$ckpt_sql")"
+segs_made=$(($(wal_segments "$WORK/pg-a") - segs_start))
 {
 	echo "## Machine and settings"
 	echo
@@ -652,7 +689,7 @@ read -r wal_end ckpt_end <<<"$(psql_b -At -c "$ckpt_sql")"
 	echo "- machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(free -g | awk '/^Mem:/ {print $2}') GB RAM, $(uname -sr), $(. /etc/os-release; echo "$PRETTY_NAME")"
 	echo "- load average (1/5/15 min) at start: $load_start; at end: $load_end (a shared machine: other builds and tests may run alongside; both sides of every ratio ran back to back under the same conditions)"
 	echo "- $("${as_pg[@]}" "$PG_BIN/postgres" --version), data directory on $(df -T /tmp | awk 'NR==2 {print $2}') in /tmp, pgbench and psql on the same host over the Unix socket, the gateway over TCP loopback"
-	echo "- cluster A (SQL and gateway cases) wrote $(psql_b -At -c "SELECT pg_size_pretty(pg_wal_lsn_diff('$wal_end', '$wal_start'))") of WAL during the cases, with $((ckpt_end - ckpt_start)) checkpoint(s) among them (each cluster checkpoints once before its cases)"
+	echo "- cluster A (SQL and gateway cases) wrote $(psql_b -At -c "SELECT pg_size_pretty(pg_wal_lsn_diff('$wal_end', '$wal_start'))") of WAL during the cases, with $((ckpt_end - ckpt_start)) checkpoint(s) among them (each cluster checkpoints once before its cases); 4 GB of WAL segments were made ready before the cases, and $segs_made more had to be created during them"
 	echo "- PostgreSQL settings that differ from the defaults or matter here:"
 	echo
 	echo '```'
