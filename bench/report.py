@@ -237,10 +237,13 @@ def do_markdown(res, secs):
         else:
             r = ours["rate"] / ref["rate"]
         verdict = ""
+        shown = "%.2f×" % r
         if target is not None:
             verdict = "met" if r >= target else "**missed**"
+            if r < target and round(r, 2) >= target:
+                shown = "%.4f×" % r     # so that a miss never reads as the target itself
         rows.append((case, fmt_rate(ours), fmt_lat(ours), ref_label, fmt_rate(ref), ref_lat,
-                     "%.2f×" % r, ("≥ %.1f×" % target) if target is not None else "", verdict))
+                     shown, ("≥ %.1f×" % target) if target is not None else "", verdict))
 
     ratio_row("single-row INSERT commit, c8", "insert_c8", "SELECT 1, c8", "select1_c8", None)
     for c in (8, 32):

@@ -3,7 +3,7 @@
 # every figure a ratio against a reference measured side by side, in
 # alternating rounds, in this same run.
 #
-#   bash bench/run.sh                       everything (about 8 minutes on 2 cores)
+#   bash bench/run.sh                       everything (about 7.5 minutes on 2 cores)
 #   BENCH_SECONDS=5 BENCH_ROUNDS=3          seconds per pgbench/wrk run, rounds per case
 #   BENCH_POOL=120000                       verify: pending codes per side (each judged once)
 #   BENCH_CASES="worker sql gateway"        which groups to run, in this order
@@ -166,7 +166,8 @@ CONF
 	# WAL segments the cases will write into, made now.  A segment that does
 	# not exist yet is created, zero-filled and fsynced (16 MB) by the
 	# backend that first needs it, holding WALWriteLock: every commit of the
-	# cluster waits, here about 50 ms, once per 16 MB of WAL.  A server in
+	# cluster waits (from a few ms to 50 ms on this machine, depending on the
+	# disk at the time) once per 16 MB of WAL.  A server in
 	# service recycles the segments its checkpoints free, so it pays that
 	# rarely; a bench that never checkpoints would pay it all the time, and
 	# per send in proportion to each side's WAL.  Each switch below makes
@@ -211,7 +212,8 @@ private_server "$WORK/server" "$top"
 # Cluster A: live clients; the delivery worker (when present) is parked at
 # 1 message/s toward a mock, like the peer's cron job, which is not running.
 if [ "$HAVE_WORKER" = 1 ]; then mock_start "$MOCK_A" "$WORK/mock-a.log"; fi
-start_cluster "$WORK/pg-a" "$PORT" "$WORK/server" 4096 <<CONF
+WAL_A_MB=5120	# cluster A writes up to about 4 GB of WAL during its cases
+start_cluster "$WORK/pg-a" "$PORT" "$WORK/server" "$WAL_A_MB" <<CONF
 justauth.whatsapp_api_url = 'http://127.0.0.1:$MOCK_A'
 justauth.max_messages_per_second = 1
 CONF
@@ -220,7 +222,7 @@ ckpt_sql="SELECT pg_current_wal_lsn() || ' ' || (checkpoints_timed + checkpoints
 read -r wal_start ckpt_start <<<"$(psql_b -At -c "$ckpt_sql")"
 segs_start=$(wal_segments "$WORK/pg-a")
 pg_settings_dump=$(psql_b -At -F ' = ' -c "SELECT name, setting || coalesce(' ' || unit, '') FROM pg_settings
-	WHERE name IN ('shared_buffers', 'synchronous_commit', 'fsync', 'wal_level', 'max_wal_size',
+	WHERE name IN ('shared_buffers', 'synchronous_commit', 'fsync', 'wal_level', 'max_wal_size', 'min_wal_size',
 		'checkpoint_timeout', 'max_connections', 'shared_preload_libraries', 'autovacuum',
 		'wal_sync_method', 'full_page_writes', 'work_mem', 'jit', 'track_commit_timestamp')
 		OR name LIKE 'justauth.%' AND name NOT LIKE '%token%' ORDER BY name")
@@ -689,7 +691,7 @@ segs_made=$(($(wal_segments "$WORK/pg-a") - segs_start))
 	echo "- machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(free -g | awk '/^Mem:/ {print $2}') GB RAM, $(uname -sr), $(. /etc/os-release; echo "$PRETTY_NAME")"
 	echo "- load average (1/5/15 min) at start: $load_start; at end: $load_end (a shared machine: other builds and tests may run alongside; both sides of every ratio ran back to back under the same conditions)"
 	echo "- $("${as_pg[@]}" "$PG_BIN/postgres" --version), data directory on $(df -T /tmp | awk 'NR==2 {print $2}') in /tmp, pgbench and psql on the same host over the Unix socket, the gateway over TCP loopback"
-	echo "- cluster A (SQL and gateway cases) wrote $(psql_b -At -c "SELECT pg_size_pretty(pg_wal_lsn_diff('$wal_end', '$wal_start'))") of WAL during the cases, with $((ckpt_end - ckpt_start)) checkpoint(s) among them (each cluster checkpoints once before its cases); 4 GB of WAL segments were made ready before the cases, and $segs_made more had to be created during them"
+	echo "- cluster A (SQL and gateway cases) wrote $(psql_b -At -c "SELECT pg_size_pretty(pg_wal_lsn_diff('$wal_end', '$wal_start'))") of WAL during the cases, with $((ckpt_end - ckpt_start)) checkpoint(s) among them (each cluster checkpoints once before its cases); $WAL_A_MB MB of WAL segments were made ready before the cases, and $segs_made more had to be created during them"
 	echo "- PostgreSQL settings that differ from the defaults or matter here:"
 	echo
 	echo '```'
