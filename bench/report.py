@@ -39,8 +39,8 @@ def median(vals):
 def wrk_corrected(lat_us, runtime_us, connections):
     """The latencies of one run as wrk reports them (its stats_correct):
     every latency L of at least twice the expected interval E between a
-    connection's requests adds samples L - E, L - 2E, ... down to E, the
-    requests a client keeping its pace would have waited for meanwhile."""
+    connection's requests adds samples L - E, L - 2E, ... while above E:
+    the requests a client keeping its pace would have waited for meanwhile."""
     n = len(lat_us)
     if n == 0 or connections == 0 or n // connections == 0:
         return sorted(lat_us)
@@ -64,27 +64,29 @@ def do_pgbench(base, secs):
         m = re.search(r"number of failed transactions: (\d+)", open(fn).read())
         failed += int(m.group(1)) if m else 0
     lat = []
-    runs = {}        # round -> (latencies in us, client ids, first start, last end)
+    runs = {}        # round -> its latencies (us), client ids, first start and last end (s)
     for fn in glob.glob(base + ".log*"):
         m = re.search(r"\.log(\d+)\.", fn)
-        run = runs.setdefault(m.group(1) if m else "0", ([], set(), [float("inf")], [0.0]))
+        run = runs.setdefault(m.group(1) if m else "0",
+                              {"us": [], "clients": set(), "start": float("inf"), "end": 0.0})
         with open(fn) as f:
             for line in f:
+                # client_id transaction_no time_us script_no epoch_s epoch_us
                 parts = line.split()
                 if len(parts) >= 6 and parts[2].isdigit():
                     us = int(parts[2])
                     end = int(parts[4]) + int(parts[5]) / 1e6
                     lat.append(us / 1000.0)
-                    run[0].append(us)
-                    run[1].add(parts[0])
-                    run[2][0] = min(run[2][0], end - us / 1e6)
-                    run[3][0] = max(run[3][0], end)
+                    run["us"].append(us)
+                    run["clients"].add(parts[0])
+                    run["start"] = min(run["start"], end - us / 1e6)
+                    run["end"] = max(run["end"], end)
         os.unlink(fn)
     lat.sort()
     # wrk's way, for comparing with wrk's figures: per run, then the median
     wc50, wc99 = [], []
-    for us, clients, start, end in runs.values():
-        c = wrk_corrected(us, int((end[0] - start[0]) * 1e6), len(clients))
+    for run in runs.values():
+        c = wrk_corrected(run["us"], int((run["end"] - run["start"]) * 1e6), len(run["clients"]))
         wc50.append(percentile(c, 50) / 1000.0)
         wc99.append(percentile(c, 99) / 1000.0)
     save(base, {"rate": median(rounds), "rounds": rounds, "count": len(lat), "failed": failed,
@@ -227,7 +229,7 @@ def do_markdown(res, secs):
             ref_lat = "%.2f / %.2f ¹" % (ref["wrk_p50"], ref["wrk_p99"])
             notes_below.append(
                 "¹ The same pgbench transactions counted as wrk counts its own: for every reply slower "
-                "than the mean interval between a connection's requests, wrk adds the replies a client "
+                "than twice the mean interval between a connection's requests, wrk adds the replies a client "
                 "keeping that pace would have waited for meanwhile (its correction for coordinated "
                 "omission, which cannot be turned off), so a single stall of the whole cluster weighs "
                 "on its p99. pgbench's own p50 / p99 for these runs: %s ms." % fmt_lat(ref))
