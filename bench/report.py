@@ -2,6 +2,7 @@
 """bench/report.py: turns raw benchmark output into summaries and BENCHMARKS.md.
 
   report.py pgbench RES/NAME SECS    pgbench .out + per-transaction logs -> NAME.json, NAME.summary
+  report.py pgbench RES/NAME SECS wrk   the same, plus the percentiles counted as wrk counts its own
   report.py wrk RES/NAME SECS        wrk --latency output (NAME.out) -> NAME.json, NAME.summary
   report.py markdown RES SECS        all summaries -> BENCHMARKS.md on stdout, table on stderr
 """
@@ -57,7 +58,7 @@ def wrk_corrected(lat_us, runtime_us, connections):
     return out
 
 
-def do_pgbench(base, secs):
+def do_pgbench(base, secs, wrk_way=False):
     rounds = [float(x) for x in open(base + ".rounds").read().split()]
     failed = 0
     for fn in glob.glob(base + ".out*"):
@@ -75,24 +76,28 @@ def do_pgbench(base, secs):
                 parts = line.split()
                 if len(parts) >= 6 and parts[2].isdigit():
                     us = int(parts[2])
-                    end = int(parts[4]) + int(parts[5]) / 1e6
                     lat.append(us / 1000.0)
+                    if not wrk_way:
+                        continue
+                    end = int(parts[4]) + int(parts[5]) / 1e6
                     run["us"].append(us)
                     run["clients"].add(parts[0])
                     run["start"] = min(run["start"], end - us / 1e6)
                     run["end"] = max(run["end"], end)
         os.unlink(fn)
     lat.sort()
-    # wrk's way, for comparing with wrk's figures: per run, then the median
-    wc50, wc99 = [], []
-    for run in runs.values():
-        c = wrk_corrected(run["us"], int((run["end"] - run["start"]) * 1e6), len(run["clients"]))
-        wc50.append(percentile(c, 50) / 1000.0)
-        wc99.append(percentile(c, 99) / 1000.0)
-    save(base, {"rate": median(rounds), "rounds": rounds, "count": len(lat), "failed": failed,
-                "p50": percentile(lat, 50), "p90": percentile(lat, 90),
-                "p99": percentile(lat, 99), "tool": "pgbench",
-                "wrk_p50": median(wc50), "wrk_p99": median(wc99)})
+    d = {"rate": median(rounds), "rounds": rounds, "count": len(lat), "failed": failed,
+         "p50": percentile(lat, 50), "p90": percentile(lat, 90),
+         "p99": percentile(lat, 99), "tool": "pgbench"}
+    if wrk_way:
+        # for comparing with wrk's figures: per run, then the median
+        wc50, wc99 = [], []
+        for run in runs.values():
+            c = wrk_corrected(run["us"], int((run["end"] - run["start"]) * 1e6), len(run["clients"]))
+            wc50.append(percentile(c, 50) / 1000.0)
+            wc99.append(percentile(c, 99) / 1000.0)
+        d["wrk_p50"], d["wrk_p99"] = median(wc50), median(wc99)
+    save(base, d)
 
 
 def wrk_ms(s):
@@ -348,7 +353,7 @@ def do_markdown(res, secs):
 def main():
     mode, base, secs = sys.argv[1], sys.argv[2], sys.argv[3]
     if mode == "pgbench":
-        do_pgbench(base, secs)
+        do_pgbench(base, secs, len(sys.argv) > 4 and sys.argv[4] == "wrk")
     elif mode == "wrk":
         do_wrk(base, secs)
     elif mode == "latency":

@@ -272,11 +272,12 @@ pgb() {
 	grep -Eo 'tps = [0-9.]+ \(without' "$RES/$name.out$n" | grep -Eo '[0-9.]+' >>"$RES/$name.rounds"
 }
 
-# summarize NAME...: percentiles over all rounds, median tps.
+# summarize NAME...: percentiles over all rounds, median tps (WRK_WAY=1:
+# also counted as wrk counts its own, for a reference of a wrk case).
 summarize() {
 	local name
 	for name in "$@"; do
-		python3 bench/report.py pgbench "$RES/$name" "$SECS"
+		python3 bench/report.py pgbench "$RES/$name" "$SECS" ${WRK_WAY:+wrk}
 		printf '  %-22s %s\n' "$name" "$(cat "$RES/$name.summary")"
 	done
 }
@@ -453,7 +454,7 @@ gateway_cases() {
 			wrk_mix "$GWPORT_BASE" "$RES/mixcodes_base$r.txt" "$RES/before_mix_gateway.out$r"
 		fi
 	done
-	summarize mix_pgbench
+	WRK_WAY=1 summarize mix_pgbench
 	python3 bench/report.py wrk "$RES/mix_gateway" "$SECS"
 	printf '  %-22s %s\n' mix_gateway "$(cat "$RES/mix_gateway.summary")"
 	if [ -n "$gw_base" ]; then
