@@ -87,65 +87,102 @@ gw_access_log_close(void)
 	access_owned = false;
 }
 
-/* Formats the current UTC time as ISO 8601 with milliseconds. */
+/*
+ * Appends at most maxlen bytes of s JSON-escaped between quotes; null
+ * instead of an empty string if empty_is_null.
+ */
+static void
+put_json_string(GwLine *b, const char *s, size_t maxlen, bool empty_is_null)
+{
+	char		esc[300];
+
+	if (s[0] == '\0' && empty_is_null)
+	{
+		gw_line_puts(b, "null");
+		return;
+	}
+	gw_json_escape(esc, sizeof(esc), s, strnlen(s, maxlen));
+	gw_line_put(b, "\"", 1);
+	gw_line_puts(b, esc);
+	gw_line_put(b, "\"", 1);
+}
+
+/*
+ * Appends the current UTC time as ISO 8601 with milliseconds.  Each thread
+ * keeps the formatted second, so strftime runs once a second per thread.
+ */
+static void
+put_timestamp(GwLine *b)
+{
+	static __thread time_t second = -1;
+	static __thread char base[32];
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	if (ts.tv_sec != second)
+	{
+		struct tm	tm;
+
+		gmtime_r(&ts.tv_sec, &tm);
+		strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
+		second = ts.tv_sec;
+	}
+	gw_line_puts(b, base);
+	gw_line_put(b, ".", 1);
+	gw_line_uint(b, (unsigned long long) (ts.tv_nsec / 1000000) % 1000, 3);
+	gw_line_put(b, "Z", 1);
+}
+
+/* Formats the current UTC time as put_timestamp does, NUL-terminated. */
 static void
 timestamp(char *out, size_t outlen)
 {
-	struct timespec ts;
-	struct tm	tm;
-	char		base[32];
+	GwLine		l;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(out, outlen, "%.24s.%03dZ", base, (int) (ts.tv_nsec / 1000000) % 1000);
+	gw_line_init(&l, out, outlen - 1);
+	put_timestamp(&l);
+	*l.p = '\0';
 }
 
 /* Writes one access-log line for a finished request. */
 void
 gw_access_log(const GwRequest *req, double seconds)
 {
-	char		ts[40];
-	char		method[40];
-	char		path[300];
-	char		client[80];
-	char		error[60];
 	const char *uri = req->ri->local_uri ? req->ri->local_uri : "";
 	const char *m = req->ri->request_method ? req->ri->request_method : "";
 	char		line[1024];
-	int			n;
+	GwLine		b;
+	unsigned long long usecs = seconds > 0 ? (unsigned long long) (seconds * 1e6 + 0.5) : 0;
+	size_t		n;
 
 	if (access_fd < 0)
 		return;
-	timestamp(ts, sizeof(ts));
-	gw_json_escape(method, sizeof(method), m, strnlen(m, 16));
-	gw_json_escape(path, sizeof(path), uri, strnlen(uri, 200));
-	if (req->client_id[0])
-		snprintf(client, sizeof(client), "\"%s\"", req->client_id);
-	else
-		strcpy(client, "null");
-	if (req->error[0])
+	gw_line_init(&b, line, sizeof(line));
+	gw_line_puts(&b, "{\"ts\":\"");
+	put_timestamp(&b);
+	gw_line_puts(&b, "\",\"method\":");
+	put_json_string(&b, m, 16, false);
+	gw_line_puts(&b, ",\"path\":");
+	put_json_string(&b, uri, 200, false);
+	gw_line_puts(&b, ",\"status\":");
+	gw_line_uint(&b, (unsigned) req->status, 1);
+	gw_line_puts(&b, ",\"latency_ms\":");
+	gw_line_uint(&b, usecs / 1000, 1);
+	gw_line_put(&b, ".", 1);
+	gw_line_uint(&b, usecs % 1000, 3);
+	gw_line_puts(&b, ",\"client_id\":");
+	put_json_string(&b, req->client_id, sizeof(req->client_id), true);
+	gw_line_puts(&b, ",\"error\":");
+	put_json_string(&b, req->error, sizeof(req->error), true);
+	gw_line_puts(&b, ",\"remote\":\"");
+	gw_line_puts(&b, req->ri->remote_addr);
+	gw_line_puts(&b, "\",\"tls\":");
+	gw_line_puts(&b, req->ri->is_ssl ? "true" : "false");
+	gw_line_puts(&b, "}\n");
+	n = (size_t) (b.p - line);
+	for (size_t off = 0; off < n;)
 	{
-		char		esc[48];
-
-		gw_json_escape(esc, sizeof(esc), req->error, strlen(req->error));
-		snprintf(error, sizeof(error), "\"%s\"", esc);
-	}
-	else
-		strcpy(error, "null");
-
-	n = snprintf(line, sizeof(line),
-				 "{\"ts\":\"%s\",\"method\":\"%s\",\"path\":\"%s\",\"status\":%d,"
-				 "\"latency_ms\":%.3f,\"client_id\":%s,\"error\":%s,\"remote\":\"%s\",\"tls\":%s}\n",
-				 ts, method, path, req->status, seconds * 1000.0, client, error,
-				 req->ri->remote_addr, req->ri->is_ssl ? "true" : "false");
-	if (n <= 0)
-		return;
-	if ((size_t) n >= sizeof(line))
-		n = (int) sizeof(line) - 1;
-	for (size_t off = 0; off < (size_t) n;)
-	{
-		ssize_t		w = write(access_fd, line + off, (size_t) n - off);
+		ssize_t		w = write(access_fd, line + off, n - off);
 
 		if (w < 0 && errno == EINTR)
 			continue;

@@ -49,22 +49,30 @@ gw_status_for_error(const char *error)
 	return 400;
 }
 
-/* Formats the status line and headers of a reply, like snprintf. */
-static int
-format_head(char *out, size_t outlen, const GwRequest *req, int status,
-			const char *content_type, size_t len, const char *extra_headers)
+/*
+ * Puts the status line and headers of a reply into l; false if they did
+ * not fit.
+ */
+static bool
+format_head(GwLine *l, const GwRequest *req, int status, const char *content_type,
+			size_t len, const char *extra_headers)
 {
-	return snprintf(out, outlen,
-					"HTTP/1.1 %d %s\r\n"
-					"Content-Type: %s\r\n"
-					"Content-Length: %zu\r\n"
-					"Cache-Control: no-store\r\n"
-					"X-Content-Type-Options: nosniff\r\n"
-					"%s%s\r\n",
-					status, mg_get_response_code_text(req->conn, status),
-					content_type, len,
-					extra_headers ? extra_headers : "",
-					req->close ? "Connection: close\r\n" : "");
+	gw_line_puts(l, "HTTP/1.1 ");
+	gw_line_uint(l, (unsigned) status, 1);
+	gw_line_put(l, " ", 1);
+	gw_line_puts(l, mg_get_response_code_text(req->conn, status));
+	gw_line_puts(l, "\r\nContent-Type: ");
+	gw_line_puts(l, content_type);
+	gw_line_puts(l, "\r\nContent-Length: ");
+	gw_line_uint(l, len, 1);
+	gw_line_puts(l, "\r\nCache-Control: no-store\r\n"
+				 "X-Content-Type-Options: nosniff\r\n");
+	if (extra_headers)
+		gw_line_puts(l, extra_headers);
+	if (req->close)
+		gw_line_puts(l, "Connection: close\r\n");
+	gw_line_puts(l, "\r\n");
+	return !l->cut;
 }
 
 /*
@@ -80,31 +88,39 @@ gw_reply(GwRequest *req, int status, const char *content_type,
 {
 	char		buf[4096];
 	size_t		blen = (!req->head && len > 0) ? len : 0;
-	int			hlen;
+	GwLine		l;
+	size_t		hlen;
 
 	req->status = status;
-	hlen = format_head(buf, sizeof(buf), req, status, content_type, len, extra_headers);
-	if (hlen < 0)
-		return;
-	if ((size_t) hlen < sizeof(buf))
+	gw_line_init(&l, buf, sizeof(buf));
+	if (format_head(&l, req, status, content_type, len, extra_headers))
 	{
-		if (blen <= sizeof(buf) - (size_t) hlen)
+		hlen = (size_t) (l.p - buf);
+		if (blen <= sizeof(buf) - hlen)
 		{
 			if (blen > 0)
 				memcpy(buf + hlen, body, blen);
-			mg_write(req->conn, buf, (size_t) hlen + blen);
+			mg_write(req->conn, buf, hlen + blen);
 			return;
 		}
-		mg_write(req->conn, buf, (size_t) hlen);
+		mg_write(req->conn, buf, hlen);
 	}
 	else
 	{
-		char	   *head = malloc((size_t) hlen + 1);
+		/* Headers this long are never ours, but still go out whole. */
+		size_t		size = strlen(content_type) +
+			(extra_headers ? strlen(extra_headers) : 0) + 512;
+		char	   *head = malloc(size);
 
 		if (head == NULL)
 			return;
-		format_head(head, (size_t) hlen + 1, req, status, content_type, len, extra_headers);
-		mg_write(req->conn, head, (size_t) hlen);
+		gw_line_init(&l, head, size);
+		if (!format_head(&l, req, status, content_type, len, extra_headers))
+		{
+			free(head);
+			return;
+		}
+		mg_write(req->conn, head, (size_t) (l.p - head));
 		free(head);
 	}
 	if (blen > 0)

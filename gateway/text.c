@@ -2,8 +2,9 @@
  *
  * text.c
  *		Byte-level text handling for untrusted input: UTF-8 validation,
- *		strict URL decoding, JSON string escaping and a parser for the flat
- *		JSON objects accepted as request bodies.
+ *		strict URL decoding, JSON string escaping, a parser for the flat
+ *		JSON objects accepted as request bodies, and GwLine, the buffer the
+ *		per-request output is built in.
  *
  *-------------------------------------------------------------------------
  */
@@ -507,4 +508,48 @@ gw_json_flat_object(const char *body, size_t len, gw_json_member_cb cb,
 		return false;
 	}
 	return true;
+}
+
+/* Starts a line in buf (size bytes). */
+void
+gw_line_init(GwLine *l, char *buf, size_t size)
+{
+	l->p = buf;
+	l->end = buf + size;
+	l->cut = false;
+}
+
+/* Appends n bytes of s, or as many as still fit. */
+void
+gw_line_put(GwLine *l, const char *s, size_t n)
+{
+	if (n > (size_t) (l->end - l->p))
+	{
+		n = (size_t) (l->end - l->p);
+		l->cut = true;
+	}
+	memcpy(l->p, s, n);
+	l->p += n;
+}
+
+/* Appends a NUL-terminated string. */
+void
+gw_line_puts(GwLine *l, const char *s)
+{
+	gw_line_put(l, s, strlen(s));
+}
+
+/* Appends value in decimal, zero-padded to at least width (< 20) digits. */
+void
+gw_line_uint(GwLine *l, unsigned long long value, int width)
+{
+	char		digits[24];
+	int			n = 0;
+
+	do
+	{
+		digits[sizeof(digits) - 1 - n++] = (char) ('0' + value % 10);
+		value /= 10;
+	} while (value > 0 || n < width);
+	gw_line_put(l, digits + sizeof(digits) - n, (size_t) n);
 }
