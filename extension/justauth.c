@@ -11,6 +11,8 @@
  */
 #include "postgres.h"
 
+#include "catalog/namespace.h"
+#include "catalog/pg_namespace_d.h"
 #include "fmgr.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
@@ -81,4 +83,32 @@ ja_text_arg(FunctionCallInfo fcinfo, int argno, const char *name,
 		return NULL;
 	}
 	return text_to_cstring(t);
+}
+
+/*
+ * ja_call_pinned runs fn(fcinfo) with justauth, then pg_catalog, as the
+ * only schemas searched, without the caller's temporary schema; an error
+ * needs no unpinning (the transaction or subtransaction abort pops it).
+ * It is what SET search_path on the function would do, at a fraction of
+ * the cost: that clause parses the setting, checks both schemas and
+ * restores the caller's path on every call, about 9 k instructions, a
+ * tenth of a verify.
+ *
+ * Unlike SET, the pinned path also holds for what our statements call
+ * (triggers, checks) even if it sets a search_path of its own: on our
+ * tables that is only our code, which names everything with its schema.
+ */
+Datum
+ja_call_pinned(Datum (*fn) (FunctionCallInfo fcinfo), FunctionCallInfo fcinfo)
+{
+	OverrideSearchPath path = {0};
+	Datum		result;
+
+	path.schemas = list_make2_oid(get_namespace_oid("justauth", false),
+								  PG_CATALOG_NAMESPACE);
+	PushOverrideSearchPath(&path);
+	list_free(path.schemas);
+	result = fn(fcinfo);
+	PopOverrideSearchPath();
+	return result;
 }

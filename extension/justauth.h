@@ -163,6 +163,7 @@ extern Datum ja_reply_jsonb(JaReply *reply);
 extern void ja_reply_sandbox_message(JaReply *reply, const char *code, int ttl_seconds);
 
 /* justauth.c */
+extern Datum ja_call_pinned(Datum (*fn) (FunctionCallInfo fcinfo), FunctionCallInfo fcinfo);
 extern char *ja_text_arg(FunctionCallInfo fcinfo, int argno, const char *name,
 						 bool required, JaReply *reply);
 

@@ -695,11 +695,12 @@ record_send_directly(Datum *values, const char *nulls, NumberState *st, int64 ba
 }
 
 /*
- * justauth_send_otp(client_id, api_key, number, idempotency_key) returns
- * the jsonb reply of the seed's send-otp endpoint.
+ * send_otp answers justauth_send_otp(client_id, api_key, number,
+ * idempotency_key) with the jsonb reply of the seed's send-otp endpoint.
+ * The entry point pins the search path around it (ja_call_pinned).
  */
-Datum
-justauth_send_otp(PG_FUNCTION_ARGS)
+static Datum
+send_otp(FunctionCallInfo fcinfo)
 {
 	JaReply		reply;
 	char	   *client_id;
@@ -850,4 +851,11 @@ done:
 		idempotency_finish(client_datum, idem_datum, false, (Datum) 0, (Datum) 0, NULL, false);
 	SPI_finish();
 	PG_RETURN_DATUM(ja_reply_jsonb(&reply));
+}
+
+/* justauth_send_otp(client_id, api_key, number, idempotency_key) */
+Datum
+justauth_send_otp(PG_FUNCTION_ARGS)
+{
+	return ja_call_pinned(send_otp, fcinfo);
 }

@@ -189,11 +189,12 @@ matches_superseded(TimestampTz now, Datum client_id, Datum number, const char *o
 }
 
 /*
- * justauth_verify_otp(client_id, number, otp, api_key) returns the jsonb
- * reply of the seed's verify-otp endpoint.
+ * verify_otp answers justauth_verify_otp(client_id, number, otp, api_key)
+ * with the jsonb reply of the seed's verify-otp endpoint.  The entry point
+ * pins the search path around it (ja_call_pinned).
  */
-Datum
-justauth_verify_otp(PG_FUNCTION_ARGS)
+static Datum
+verify_otp(FunctionCallInfo fcinfo)
 {
 	JaReply		reply;
 	char	   *client_id;
@@ -331,4 +332,11 @@ justauth_verify_otp(PG_FUNCTION_ARGS)
 done:
 	SPI_finish();
 	PG_RETURN_DATUM(ja_reply_jsonb(&reply));
+}
+
+/* justauth_verify_otp(client_id, number, otp, api_key) */
+Datum
+justauth_verify_otp(PG_FUNCTION_ARGS)
+{
+	return ja_call_pinned(verify_otp, fcinfo);
 }

@@ -91,3 +91,44 @@ SELECT count(*) AS sessions FROM justauth.sessions WHERE client_id = :'cid';
 -- The limit counts characters: a 200-character key of 2-byte characters is fine.
 SELECT jt.show(justauth_send_otp(:'cid', :'key', '919876543222', repeat('é', 200))) AS key_200_chars_400_bytes;
 SELECT jt.show(justauth_send_otp(:'cid', :'key', '919876543223', repeat('é', 257))) AS key_257_chars;
+
+-- A caller's search_path cannot reach into send and verify, which pin theirs
+-- in C: operators of a schema searched before pg_catalog would otherwise be
+-- bound when our statements are planned (here in a new session, so on the
+-- first send with an idempotency key and on its replay) and run as the
+-- extension's owner.
+\c
+\set VERBOSITY sqlstate
+CREATE SCHEMA hostile;
+CREATE FUNCTION hostile.trap_ts(timestamptz, interval) RETURNS timestamptz
+	LANGUAGE plpgsql AS $$BEGIN RAISE EXCEPTION 'hostile operator called'; END$$;
+CREATE OPERATOR hostile.- (LEFTARG = timestamptz, RIGHTARG = interval, FUNCTION = hostile.trap_ts);
+CREATE FUNCTION hostile.trap_json(jsonb, text) RETURNS text
+	LANGUAGE plpgsql AS $$BEGIN RAISE EXCEPTION 'hostile operator called'; END$$;
+CREATE OPERATOR hostile.->> (LEFTARG = jsonb, RIGHTARG = text, FUNCTION = hostile.trap_json);
+CREATE FUNCTION hostile.trap_int(integer, integer) RETURNS integer
+	LANGUAGE plpgsql AS $$BEGIN RAISE EXCEPTION 'hostile operator called'; END$$;
+CREATE OPERATOR hostile.+ (LEFTARG = integer, RIGHTARG = integer, FUNCTION = hostile.trap_int);
+SET search_path = hostile, pg_catalog;
+-- the caller's own statements do find them
+SELECT 1 + 1 AS callers_plus;
+SELECT justauth.justauth_send_otp(:'cid', :'key', '919876543240', 'hostile-path') AS first_send \gset
+SELECT justauth.justauth_send_otp(:'cid', :'key', '919876543240', 'hostile-path') AS replayed_send \gset
+SELECT justauth.justauth_verify_otp(:'cid', '919876543240', '0000000') AS wrong_code \gset
+-- the caller's path is back after each call, and after an error inside one
+SHOW search_path;
+SELECT 1 + 1 AS callers_plus_after;
+DO $$
+BEGIN
+	PERFORM justauth.justauth_verify_otp(NULL, NULL, NULL);
+EXCEPTION WHEN null_value_not_allowed THEN
+	NULL;
+END
+$$;
+SELECT 1 + 1 AS callers_plus_after_error;
+RESET search_path;
+SELECT (:'first_send'::jsonb)->'success' AS first_send,
+	   (:'replayed_send'::jsonb)->>'request_id' = (:'first_send'::jsonb)->>'request_id' AS replayed,
+	   jt.show(:'wrong_code'::jsonb) AS wrong_code;
+SELECT attempts FROM justauth.sessions WHERE client_id = :'cid' AND number = '919876543240';
+DROP SCHEMA hostile CASCADE;
