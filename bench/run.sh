@@ -340,12 +340,18 @@ sql_cases() {
 	psql_b -At -c "SELECT 'verify outcomes, peer: ' || string_agg(status || ' ' || n, ', ') FROM
 		(SELECT status, count(*) n FROM peer.otps s JOIN bench.peer_codes c
 		   ON c.client_id = s.client_id AND c.number = s.number GROUP BY 1 ORDER BY 1) x"
-	if [ -n "$wpid" ]; then
-		local ticks=$(($(cpu_ticks "$wpid") - w0)) secs=$(($(date +%s) - s0)) hz
-		hz=$(getconf CLK_TCK)
-		printf '%s\n' "Cluster A's parked delivery worker (1 message/s, outbox backlog growing to $(psql_b -At -c "SELECT count(*) FROM justauth.outbox WHERE status = 'queued'") queued rows) used $(awk -v t="$ticks" -v h="$hz" -v s="$secs" 'BEGIN {printf "%.1f s of CPU in %d s (%.1f %% of one core)", t / h, s, 100 * t / h / s}') during the SQL cases: this is charged to *ours* (the peer has no worker)." >"$RES/30_parked_worker.md"
-		sed 's/^/  /' "$RES/30_parked_worker.md"
-	fi
+	parked_worker_note "$wpid" "$w0" "$s0" "the SQL cases: this is charged to *ours* (the peer has no worker)" \
+		"$RES/30_parked_worker.md"
+}
+
+# parked_worker_note PID TICKS0 SECS0 WHEN FILE: a line on the CPU cluster A's
+# parked delivery worker (PID) used since TICKS0 / SECS0, during WHEN.
+parked_worker_note() {
+	[ -n "$1" ] || return 0
+	local ticks=$(($(cpu_ticks "$1") - $2)) secs=$(($(date +%s) - $3)) hz
+	hz=$(getconf CLK_TCK)
+	printf '%s\n' "Cluster A's parked delivery worker (1 message/s, outbox backlog growing to $(psql_b -At -c "SELECT count(*) FROM justauth.outbox WHERE status = 'queued'") queued rows) used $(awk -v t="$ticks" -v h="$hz" -v s="$secs" 'BEGIN {printf "%.1f s of CPU in %d s (%.1f %% of one core)", t / h, s, 100 * t / h / s}') during $4." >"$5"
+	sed 's/^/  /' "$5"
 }
 
 not_measured() {
@@ -400,7 +406,7 @@ wrk_mix() {
 
 gateway_cases() {
 	local gw=${BENCH_GATEWAY_BIN:-$top/gateway/justauth-gateway}
-	local gwport=$GWPORT r part slice gwpid before after peak gw_base nparts basepid
+	local gwport=$GWPORT r part slice gwpid before after peak gw_base nparts basepid wpid w0 s0
 	echo "== gateway cases: wrk --latency vs pgbench, $ROUNDS rounds of $SECS s"
 	if [ ! -x "$gw" ]; then
 		not_measured gateway "gateway (mix through wrk, gateway RSS): gateway/justauth-gateway is not on this branch yet"
@@ -441,6 +447,9 @@ gateway_cases() {
 		basepid=$started_pid
 	fi
 
+	wpid=$(psql_b -At -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'justauth delivery worker'")
+	w0=$(cpu_ticks "${wpid:-0}")
+	s0=$(date +%s)
 	# pgbench and the gateways take turns going first, as the sides of the
 	# SQL cases do: the mix slows down as its tables grow, by several per
 	# cent between one 5 s run and the next.  The baseline's gateway, if
@@ -462,6 +471,8 @@ gateway_cases() {
 			fi
 		done
 	done
+	parked_worker_note "$wpid" "$w0" "$s0" "the gateway mix rounds, slowing both sides (both use cluster A)" \
+		"$RES/49_parked_worker.md"
 	WRK_WAY=1 summarize mix_pgbench
 	python3 bench/report.py wrk "$RES/mix_gateway" "$SECS"
 	printf '  %-22s %s\n' mix_gateway "$(cat "$RES/mix_gateway.summary")"

@@ -57,10 +57,13 @@ static bool
 format_head(GwLine *l, const GwRequest *req, int status, const char *content_type,
 			size_t len, const char *extra_headers)
 {
+	const char *text;
+
 	gw_line_puts(l, "HTTP/1.1 ");
 	gw_line_uint(l, (unsigned) status, 1);
 	gw_line_put(l, " ", 1);
-	gw_line_puts(l, mg_get_response_code_text(req->conn, status));
+	text = mg_get_response_code_text(req->conn, status);
+	gw_line_puts(l, text ? text : "");
 	gw_line_puts(l, "\r\nContent-Type: ");
 	gw_line_puts(l, content_type);
 	gw_line_puts(l, "\r\nContent-Length: ");
