@@ -299,9 +299,7 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 sql_cases() {
 	local r c s t0 pool part slice wpid w0 s0
 	echo "== SQL cases: pgbench -M prepared, $ROUNDS rounds of $SECS s, sides alternating"
-	wpid=$(psql_b -At -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'justauth delivery worker'")
-	w0=$(cpu_ticks "${wpid:-0}")
-	s0=$(date +%s)
+	read -r w0 s0 wpid <<<"$(parked_worker_start)"
 	for r in $(seq "$ROUNDS"); do
 		pgb select1_c8 select1.sql 8
 		pgb insert_c8 insert_commit.sql 8
@@ -342,6 +340,15 @@ sql_cases() {
 		   ON c.client_id = s.client_id AND c.number = s.number GROUP BY 1 ORDER BY 1) x"
 	parked_worker_note "$wpid" "$w0" "$s0" "the SQL cases: this is charged to *ours* (the peer has no worker)" \
 		"$RES/30_parked_worker.md"
+}
+
+# parked_worker_start: "TICKS SECS PID" of cluster A's parked delivery worker
+# now (without one: TICKS 0 and no PID, last so that it may be empty), for
+# parked_worker_note.
+parked_worker_start() {
+	local pid
+	pid=$(psql_b -At -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'justauth delivery worker'")
+	echo "$(cpu_ticks "${pid:-0}") $(date +%s) $pid"
 }
 
 # parked_worker_note PID TICKS0 SECS0 WHEN FILE: a line on the CPU cluster A's
@@ -447,9 +454,7 @@ gateway_cases() {
 		basepid=$started_pid
 	fi
 
-	wpid=$(psql_b -At -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'justauth delivery worker'")
-	w0=$(cpu_ticks "${wpid:-0}")
-	s0=$(date +%s)
+	read -r w0 s0 wpid <<<"$(parked_worker_start)"
 	# pgbench and the gateways take turns going first, as the sides of the
 	# SQL cases do: the mix slows down as its tables grow, by several per
 	# cent between one 5 s run and the next.  The baseline's gateway, if
