@@ -145,7 +145,8 @@ SELECT jt.wallet(:'cid');
 -- is full, so later versions move to other pages and the first entries
 -- point at versions that are dead once that transaction has committed.
 -- (Nothing else may scan wallet_shards by index before the check: a plain
--- scan would mark the entries itself.)
+-- scan would mark the entries itself, and a vacuum would remove them.)
+ALTER TABLE justauth.wallet_shards SET (autovacuum_enabled = false);
 CREATE EXTENSION pageinspect;
 CREATE FUNCTION jt.shard_entries(cid text, OUT entries bigint, OUT marked bigint) LANGUAGE sql AS $$
 SELECT count(*), count(*) FILTER (WHERE i.dead)
@@ -174,3 +175,4 @@ END
 $$;
 SELECT marked > 0 AS marked_after, marked = entries - 4 AS all_stale_marked FROM jt.shard_entries(:'cid');
 SELECT jt.wallet(:'cid');
+ALTER TABLE justauth.wallet_shards RESET (autovacuum_enabled);
