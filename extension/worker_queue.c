@@ -287,12 +287,19 @@ ja_queue_claim(JaMessage *msgs, int limit, int visibility_ms, int *expired)
 	}
 
 claim:
+
+	/*
+	 * In the order of outbox_due alone, so that the walk stops after the
+	 * first $1 due messages.  A tie-breaker the index lacks (session_id)
+	 * made every claim sort the whole due queue: 470 ms with 1M queued, and
+	 * its snapshot held back pruning for every session meanwhile.
+	 */
 	plan = ja_plan(&claim_plan,
 				   "WITH due AS ("
 				   "  SELECT d.session_id FROM justauth.outbox d "
 				   "   WHERE d.status IN ('queued', 'sending') "
 				   "     AND d.next_attempt_at <= $3 "
-				   "   ORDER BY d.next_attempt_at, d.session_id LIMIT $1 "
+				   "   ORDER BY d.next_attempt_at LIMIT $1 "
 				   "     FOR UPDATE SKIP LOCKED) "
 				   "UPDATE justauth.outbox o "
 				   "   SET status = 'sending', attempts = o.attempts + 1, "
