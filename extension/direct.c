@@ -338,21 +338,27 @@ ja_lock_row(Relation rel, TupleTableSlot *slot, Snapshot snapshot, LockWaitPolic
 }
 
 /*
- * ja_row_unclaimed tells whether the row version at tid is, right now, the
- * newest one and neither locked nor being changed by another transaction,
- * so that updating it (ja_update_row_version) will not wait: SKIP LOCKED's
- * test without taking the lock, and so without the lock's WAL record.  It
- * is only a hint: a transaction that claims the row after this look makes
- * the update wait for it, as a plain UPDATE would.
+ * ja_row_claim tells who holds the row version at tid right now: nobody,
+ * and it is the newest (JA_ROW_FREE), so that updating it
+ * (ja_update_row_version) will not wait: SKIP LOCKED's test without taking
+ * the lock, and so without the lock's WAL record; another transaction still
+ * running, which locked or changed it (JA_ROW_HELD), so that SKIP LOCKED
+ * would skip it (the caller need not try the lock: under one busy client
+ * most sub-balances a send looks at are held, and each failed try went
+ * through the lock manager); or neither (JA_ROW_MOVED: changed by a
+ * committed transaction, held by a multixact or by this transaction), for
+ * ja_lock_row to sort out.  It is only a hint: a transaction that claims
+ * the row after this look makes the update wait for it, as a plain UPDATE
+ * would.
  */
-bool
-ja_row_unclaimed(Relation rel, ItemPointer tid)
+JaClaim
+ja_row_claim(Relation rel, ItemPointer tid)
 {
 	Buffer		buffer = ReadBuffer(rel, ItemPointerGetBlockNumber(tid));
 	Page		page;
 	ItemId		lp;
 	HeapTupleData tuple;
-	bool		unclaimed = false;
+	JaClaim		claim = JA_ROW_MOVED;
 
 	LockBuffer(buffer, BUFFER_LOCK_SHARE);
 	page = BufferGetPage(buffer);
@@ -363,10 +369,23 @@ ja_row_unclaimed(Relation rel, ItemPointer tid)
 		tuple.t_len = ItemIdGetLength(lp);
 		tuple.t_tableOid = RelationGetRelid(rel);
 		tuple.t_self = *tid;
-		unclaimed = HeapTupleSatisfiesUpdate(&tuple, GetCurrentCommandId(false), buffer) == TM_Ok;
+		switch (HeapTupleSatisfiesUpdate(&tuple, GetCurrentCommandId(false), buffer))
+		{
+			case TM_Ok:
+				claim = JA_ROW_FREE;
+				break;
+			case TM_BeingModified:
+				/* in progress, not ours: a plain xmax is a single transaction */
+				if (!(tuple.t_data->t_infomask & HEAP_XMAX_IS_MULTI) &&
+					!TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetRawXmax(tuple.t_data)))
+					claim = JA_ROW_HELD;
+				break;
+			default:
+				break;
+		}
 	}
 	UnlockReleaseBuffer(buffer);
-	return unclaimed;
+	return claim;
 }
 
 /*

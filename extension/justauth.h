@@ -90,7 +90,14 @@ typedef struct JaTable
 extern bool ja_row_fetch(JaTable *t, const Datum *keys, bool lock, Datum *values, bool *nulls,
 						 ItemPointer tid);
 extern bool ja_lock_row(Relation rel, TupleTableSlot *slot, Snapshot snapshot, LockWaitPolicy wait);
-extern bool ja_row_unclaimed(Relation rel, ItemPointer tid);
+/* Who holds a row version, as ja_row_claim sees it. */
+typedef enum JaClaim
+{
+	JA_ROW_FREE,				/* newest, nobody holds it */
+	JA_ROW_HELD,				/* another running transaction locked or changed it */
+	JA_ROW_MOVED				/* anything else: changed since, or ours */
+} JaClaim;
+extern JaClaim ja_row_claim(Relation rel, ItemPointer tid);
 extern bool ja_update_row(JaTable *t, ItemPointer tid, int ncols, const int *cols,
 						  const Datum *values, const bool *nulls);
 

@@ -217,12 +217,12 @@ read_wallet(Relation rel, Relation index, const char *client_id, int start,
  * cannot be updated directly (see ja_update_row); *nfunded receives how
  * many funded sub-balances it saw.  It does directly (see direct.c) what
  * DEBIT_SQL("FOR UPDATE SKIP LOCKED") does, at a fraction of its start-up
- * cost.  A sub-balance nobody holds (ja_row_unclaimed) is updated in
- * the version the snapshot saw, without a lock of its own, as verify
- * does; one that was claimed since is locked with SKIP LOCKED (heap_update
- * itself cannot skip a held row), read again in its newest version, and
- * skipped if its balance dropped to zero meanwhile, as FOR UPDATE's
- * recheck would.
+ * cost.  A sub-balance nobody holds (ja_row_claim) is updated in the
+ * version the snapshot saw, without a lock of its own, as verify does; one
+ * a running transaction holds is skipped; one that was changed since is
+ * locked with SKIP LOCKED (heap_update itself cannot skip a held row), read
+ * again in its newest version, and skipped if its balance dropped to zero
+ * meanwhile, as FOR UPDATE's recheck would.
  */
 static int
 debit_nowait(const char *client_id, int start, int64 *balance_after, int *nfunded)
@@ -245,10 +245,14 @@ debit_nowait(const char *client_id, int start, int64 *balance_after, int *nfunde
 		bool		isnull;
 		int64		balance;
 		Datum		newbalance;
+		JaClaim		claim;
 		static const int cols[1] = {1};
 
+		claim = ja_row_claim(rel, &seen[k].tid);
+		if (claim == JA_ROW_HELD)
+			continue;			/* what SKIP LOCKED would conclude */
 		/* the usual case: nobody holds it, update it without locking first */
-		if (ja_row_unclaimed(rel, &seen[k].tid))
+		if (claim == JA_ROW_FREE)
 		{
 			newbalance = Int64GetDatum(seen[k].balance - 1);
 			switch (ja_update_row_version(&shards_table, &seen[k].tid, 1, cols, &newbalance, NULL))

@@ -61,6 +61,20 @@ SELECT count(*) AS debits_without_session
   FROM justauth.ledger l WHERE l.client_id = :'cid' AND l.kind = 'debit'
    AND NOT EXISTS (SELECT 1 FROM justauth.sessions s WHERE s.session_id = l.session_id);
 
+-- A send in a transaction that already holds the wallet's sub-balances
+-- (FOR UPDATE) takes one of them as its own: it does not count them as held
+-- by a concurrent send, so nothing is added or moved.
+CREATE TEMP TABLE shards_before AS SELECT shard, balance FROM justauth.wallet_shards WHERE client_id = :'cid';
+BEGIN;
+SELECT count(*) > 1 AS locked_several FROM (SELECT FROM justauth.wallet_shards WHERE client_id = :'cid' FOR UPDATE) x;
+SELECT (justauth_send_otp(:'cid', :'key', '919800000099'))->>'success' AS own_locks_send;
+SELECT (SELECT count(*) FROM justauth.wallet_shards WHERE client_id = :'cid') = (SELECT count(*) FROM shards_before) AS same_shards,
+       count(*) FILTER (WHERE w.balance = b.balance - 1) AS debited,
+       count(*) FILTER (WHERE w.balance NOT IN (b.balance, b.balance - 1)) AS moved
+  FROM justauth.wallet_shards w JOIN shards_before b USING (shard) WHERE w.client_id = :'cid';
+COMMIT;
+DROP TABLE shards_before;
+
 -- Drain a small wallet exactly to zero: the last send is insufficient_balance.
 SELECT * FROM jt.client('drain', 'sandbox', 5) \gset
 SELECT i, (justauth_send_otp(:'cid', :'key', '9197' || lpad(i::text, 8, '0')))->>'error' AS error
