@@ -48,27 +48,13 @@ static long expiry_sweep_interval_ms = 1000;
 /* The caller's memory context, restored after each commit. */
 static MemoryContext round_context = NULL;
 
-/*
- * Start a short transaction with SPI and a snapshot.  Every statement the
- * worker runs finds its rows through an index, in the index's order (the
- * due queue by outbox_due, messages and sessions by their keys), and is
- * planned in these transactions; so sequential scans, bitmap scans and sorts
- * are ruled out here.  Otherwise statistics that call the queue empty (an
- * outbox vacuumed while empty and not analyzed since) gave plans that read
- * and sorted the whole queue on every claim and every result write.
- */
+/* Start a short transaction with SPI and a snapshot. */
 static void
 ja_begin(const char *activity)
 {
-	static const char *const plan_shapes[] = {"enable_seqscan", "enable_bitmapscan", "enable_sort"};
-	int			i;
-
 	round_context = CurrentMemoryContext;
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
-	for (i = 0; i < lengthof(plan_shapes); i++)
-		(void) set_config_option(plan_shapes[i], "off", PGC_USERSET, PGC_S_SESSION,
-								 GUC_ACTION_LOCAL, true, 0, false);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	PushActiveSnapshot(GetTransactionSnapshot());
@@ -470,12 +456,6 @@ ja_record_once(JaMessage *msgs, int n)
 	values[6] = ja_array(cols[6], nulls[6], n, INT4OID);
 	values[7] = ja_array(cols[7], nulls[7], n, INT4OID);
 
-	/*
-	 * Each message is found by its key.  The status test (status is NOT
-	 * NULL) is written so that it does not match outbox_due's predicate,
-	 * which "status = 'sending'" does: a walk of that whole index looked
-	 * cheaper whenever the statistics called it empty.
-	 */
 	plan = ja_plan(&record_plan,
 				   "UPDATE justauth.outbox o "
 				   "   SET status = r.status, "
@@ -496,7 +476,7 @@ ja_record_once(JaMessage *msgs, int n)
 				   "            THEN clock_timestamp() ELSE o.finished_at END "
 				   "  FROM unnest($1, $2, $3, $4, $5, $6, $7, $8) "
 				   "       AS r(session_id, status, wamid, http_status, error_code, error_text, retry_ms, attempts_delta) "
-				   " WHERE o.session_id = r.session_id AND o.status IS NOT DISTINCT FROM 'sending' "
+				   " WHERE o.session_id = r.session_id AND o.status = 'sending' "
 				   "RETURNING o.session_id, o.status",
 				   8, types);
 	if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_UPDATE_RETURNING)
